@@ -1,0 +1,98 @@
+//! The HTTP operations and the OpenAPI document they make together.
+//!
+//! [`ApiDoc`] holds what belongs to the whole document (info, tags, security scheme,
+//! reusable responses); each handler's `#[utoipa::path]` adds its operation and schemas
+//! when [`routes`] registers it. `openapi.yaml` must equal the result.
+
+pub mod aws_info;
+pub mod health;
+pub mod items;
+pub mod welcome;
+
+use crate::app::AppState;
+use crate::error;
+use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Tag of the item operations.
+pub const ITEMS_TAG: &str = "items";
+/// Tag of the service operations (welcome, health, aws-info).
+pub const SERVICE_TAG: &str = "service";
+
+/// Document-wide parts of the contract.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Items API",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "A small catalogue of items, served by one Rust binary on a workstation \
+(SQLite) or on AWS Lambda behind API Gateway (DynamoDB).\n\n\
+Reads are public. Writes (`POST`, `PUT`, `DELETE`) need the bearer token the service \
+was configured with, sent as `Authorization: Bearer <token>`.\n\n\
+Every error is an RFC 9457 `application/problem+json` document that carries the \
+request id; every response also carries it in the `x-request-id` header (send your own \
+to correlate). Besides the responses listed per operation, any path answers `404` \
+when no route matches it and `405` with an `Allow` header when the route does not \
+support the method, both as problem documents.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    tags(
+        (name = "items", description = "Create, read, replace, delete and list items."),
+        (name = "service", description = "What the service is, where it runs, and whether it is healthy."),
+    ),
+    components(schemas(error::Problem), responses(
+        error::MalformedJson,
+        error::Unauthorized,
+        error::ItemNotFound,
+        error::PayloadTooLarge,
+        error::UnsupportedMediaType,
+        error::ValidationFailed,
+        error::StoreUnavailable,
+    )),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// Name of the security scheme that protects writes.
+pub const BEARER_AUTH: &str = "bearerAuth";
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_AUTH,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token configured as `API_TOKEN` (locally) or kept in AWS Secrets Manager (on Lambda).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented operation, registered so that a route cannot exist undocumented.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(welcome::get_welcome))
+        .routes(routes!(health::get_health))
+        .routes(routes!(aws_info::get_aws_info))
+        .routes(routes!(items::list_items, items::create_item))
+        .routes(routes!(
+            items::get_item,
+            items::replace_item,
+            items::delete_item
+        ))
+}
+
+/// The OpenAPI document the code generates.
+pub fn openapi() -> Document {
+    routes().into_openapi()
+}

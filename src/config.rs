@@ -1,0 +1,145 @@
+//! Configuration: read once at start-up from the command line and the environment.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The Items API: a contract-first HTTP API that serves locally and on AWS Lambda.
+///
+/// Every option can also be set by the environment variable shown in brackets.
+#[derive(Debug, Parser)]
+#[command(name = "items-api", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// What the binary does; serving is the default.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API over HTTP (the default).
+    Serve,
+    /// Print the OpenAPI document the code generates (compare it with openapi.yaml).
+    Openapi {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DocumentFormat::Yaml)]
+        format: DocumentFormat,
+    },
+}
+
+/// Serialization of the printed OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DocumentFormat {
+    Yaml,
+    Json,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
+    pub host: IpAddr,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = DEFAULT_PORT, global = true)]
+    pub port: u16,
+
+    /// SQLite database file, created with its folder on first run (`:memory:` for a
+    /// throw-away database).
+    #[arg(long, env = "DATABASE_PATH", default_value = DEFAULT_DATABASE_PATH, global = true)]
+    pub database_path: PathBuf,
+
+    /// Bearer token that writes (POST, PUT, DELETE) must present. Unset: writes are open.
+    #[arg(long, env = "API_TOKEN", hide_env_values = true, global = true)]
+    pub api_token: Option<String>,
+
+    /// Origins allowed by CORS, comma-separated (`https://app.example.com`), or `*` for
+    /// any. Unset: no CORS headers, browsers allow same-origin calls only.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_allow_origins: Vec<String>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Log format: `json` (one object a line, for machines) or `pretty` (for a
+    /// terminal). Default: pretty on a terminal, JSON otherwise.
+    #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter in `tracing` syntax (`info`, `items_api=debug,tower_http=info`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+
+    /// ReDoc script for /redoc, loaded by the browser. Default: the pinned public build.
+    #[arg(long, env = "REDOC_SCRIPT_URL", default_value = crate::docs::REDOC_CDN_URL, global = true)]
+    pub redoc_script_url: String,
+
+    /// Subresource Integrity hash of REDOC_SCRIPT_URL (`sha384-…`); required when the URL
+    /// is changed, `none` to load without a check.
+    #[arg(long, env = "REDOC_SCRIPT_INTEGRITY", global = true)]
+    pub redoc_script_integrity: Option<String>,
+
+    /// Self-hosted ReDoc: a `redoc.standalone.js` file the service reads at start-up and
+    /// serves itself at /redoc/redoc.standalone.js, so /redoc needs no CDN.
+    #[arg(long, env = "REDOC_BUNDLE_PATH", global = true)]
+    pub redoc_bundle_path: Option<PathBuf>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The defaults of every option, without reading the environment (for tests and embedding).
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: DEFAULT_PORT,
+            database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
+            api_token: None,
+            cors_allow_origins: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            log_format: None,
+            log_level: "info".to_owned(),
+            redoc_script_url: crate::docs::REDOC_CDN_URL.to_owned(),
+            redoc_script_integrity: None,
+            redoc_bundle_path: None,
+        }
+    }
+}
+
+const DEFAULT_PORT: u16 = 8000;
+const DEFAULT_DATABASE_PATH: &str = "items.db";
+const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cors_origins_split_on_commas() {
+        let cli = Cli::parse_from([
+            "items-api",
+            "--cors-allow-origins",
+            "https://a.example,https://b.example",
+        ]);
+        assert_eq!(
+            cli.config.cors_allow_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+}

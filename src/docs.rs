@@ -1,0 +1,350 @@
+//! The contract and its two browsable renderings: `/openapi.json` and `/openapi.yaml`,
+//! Swagger UI at `/docs/` and ReDoc at `/redoc`.
+//!
+//! Every URL the pages use is relative (`../openapi.json` from `/docs/`, `openapi.json`
+//! from `/redoc`), so they keep working under a path prefix such as an API Gateway
+//! stage (`/prod/docs/`). The served document's `servers` names the base URL the client
+//! used, so Swagger UI's "Try it out" calls the same deployment.
+
+use crate::app::{AppState, BasePath};
+use crate::config::Config;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use std::sync::Arc;
+use utoipa::openapi::OpenApi as Document;
+
+/// The pinned ReDoc build the browser loads by default (the npm package's file, as served by jsDelivr).
+pub const REDOC_CDN_URL: &str =
+    "https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js";
+/// Subresource Integrity hash of [`REDOC_CDN_URL`].
+pub const REDOC_CDN_INTEGRITY: &str =
+    "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5";
+/// Where a self-hosted ReDoc bundle is served, relative to `/redoc`.
+const REDOC_BUNDLE_ROUTE: &str = "/redoc/redoc.standalone.js";
+
+/// Why the documentation could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DocsError {
+    #[error("cannot read the ReDoc bundle at {path}")]
+    RedocBundle {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "REDOC_SCRIPT_URL was changed, so REDOC_SCRIPT_INTEGRITY must be set too (its sha384 hash, or `none`)"
+    )]
+    RedocIntegrityMissing,
+    #[error("the OpenAPI document does not serialize")]
+    Serialize(#[source] serde_json::Error),
+}
+
+/// Everything the documentation routes serve, prepared once at start-up.
+#[derive(Debug, Clone)]
+pub struct DocsState {
+    inner: Arc<DocsInner>,
+}
+
+struct DocsInner {
+    /// The generated document without `servers`; each response adds the caller's.
+    document: serde_json::Value,
+    swagger: Arc<utoipa_swagger_ui::Config<'static>>,
+    redoc_page: String,
+    redoc_bundle: Option<axum::body::Bytes>,
+}
+
+impl std::fmt::Debug for DocsInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocsInner")
+            .field("redoc_page", &self.redoc_page)
+            .field(
+                "redoc_bundle_bytes",
+                &self.redoc_bundle.as_ref().map(|b| b.len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl DocsState {
+    /// Prepares the pages for `config` and the generated `document`.
+    pub fn new(config: &Config, document: Document) -> Result<Self, DocsError> {
+        let document = serde_json::to_value(&document).map_err(DocsError::Serialize)?;
+        let swagger = utoipa_swagger_ui::Config::from("../openapi.json")
+            .try_it_out_enabled(true)
+            .persist_authorization(true)
+            .display_request_duration(true)
+            .filter(true)
+            .deep_linking(true);
+        let redoc_bundle = match &config.redoc_bundle_path {
+            Some(path) => Some(std::fs::read(path).map(axum::body::Bytes::from).map_err(
+                |source| DocsError::RedocBundle {
+                    path: path.clone(),
+                    source,
+                },
+            )?),
+            None => None,
+        };
+        let script = match &redoc_bundle {
+            Some(_) => ScriptTag {
+                src: REDOC_BUNDLE_ROUTE.trim_start_matches('/').to_owned(),
+                integrity: None,
+            },
+            None => ScriptTag::external(config)?,
+        };
+        Ok(Self {
+            inner: Arc::new(DocsInner {
+                document,
+                swagger: Arc::new(swagger),
+                redoc_page: redoc_page(&script),
+                redoc_bundle,
+            }),
+        })
+    }
+}
+
+struct ScriptTag {
+    src: String,
+    integrity: Option<String>,
+}
+
+impl ScriptTag {
+    fn external(config: &Config) -> Result<Self, DocsError> {
+        let integrity = match config.redoc_script_integrity.as_deref() {
+            Some("none") => None,
+            Some(hash) => Some(hash.to_owned()),
+            None if config.redoc_script_url == REDOC_CDN_URL => {
+                Some(REDOC_CDN_INTEGRITY.to_owned())
+            }
+            None => return Err(DocsError::RedocIntegrityMissing),
+        };
+        Ok(Self {
+            src: config.redoc_script_url.clone(),
+            integrity,
+        })
+    }
+}
+
+fn redoc_page(script: &ScriptTag) -> String {
+    let integrity = script
+        .integrity
+        .as_deref()
+        .map(|hash| {
+            format!(
+                r#" integrity="{}" crossorigin="anonymous""#,
+                html_attribute(hash)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Items API reference</title>
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<redoc spec-url="openapi.json" expand-responses="200,201" path-in-middle-panel="true"></redoc>
+<script src="{src}"{integrity}></script>
+</body>
+</html>
+"#,
+        src = html_attribute(&script.src),
+    )
+}
+
+fn html_attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The documentation routes. They are not operations of the contract.
+pub fn router(docs: DocsState) -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/openapi.yaml", get(openapi_yaml))
+        .route("/docs", get(redirect_to_docs_folder))
+        .route("/docs/", get(swagger_index))
+        .route("/docs/{*file}", get(swagger_file))
+        .route("/redoc", get(redoc))
+        .route("/redoc/", get(redirect_to_redoc))
+        .route(REDOC_BUNDLE_ROUTE, get(redoc_bundle))
+        .layer(Extension(docs))
+}
+
+/// The served document: the contract plus the base URL this client used.
+fn served_document(docs: &DocsState, headers: &HeaderMap, base: &BasePath) -> serde_json::Value {
+    let mut document = docs.inner.document.clone();
+    if let (Some(object), Some(url)) = (document.as_object_mut(), client_base_url(headers, base)) {
+        object.insert("servers".to_owned(), serde_json::json!([{ "url": url }]));
+    }
+    document
+}
+
+/// `scheme://host/base`, from `Host` and (behind a proxy) `X-Forwarded-Proto`.
+fn client_base_url(headers: &HeaderMap, base: &BasePath) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    if !host_ok {
+        return None;
+    }
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    Some(format!("{scheme}://{host}{}", base.as_str()))
+}
+
+async fn openapi_json(
+    Extension(docs): Extension<DocsState>,
+    headers: HeaderMap,
+    base: BasePath,
+) -> Response {
+    let document = served_document(&docs, &headers, &base);
+    let body = serde_json::to_vec(&document).expect("a JSON value always serializes");
+    document_response("application/json", body)
+}
+
+async fn openapi_yaml(
+    Extension(docs): Extension<DocsState>,
+    headers: HeaderMap,
+    base: BasePath,
+) -> Response {
+    let document = served_document(&docs, &headers, &base);
+    match yaml_serde::to_string(&document) {
+        Ok(yaml) => document_response("application/yaml", yaml.into_bytes()),
+        Err(error) => crate::error::ApiError::Internal(Box::new(error)).into_response(),
+    }
+}
+
+fn document_response(content_type: &'static str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            // The `servers` entry depends on the Host the client used.
+            (
+                header::VARY,
+                HeaderValue::from_static("host, x-forwarded-proto"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `/docs` → `docs/`: relative, so a stage prefix survives (`/prod/docs` → `/prod/docs/`).
+async fn redirect_to_docs_folder() -> Response {
+    relative_redirect("docs/")
+}
+
+/// `/redoc/` → `../redoc`, so the page's relative URLs resolve beside it.
+async fn redirect_to_redoc() -> Response {
+    relative_redirect("../redoc")
+}
+
+fn relative_redirect(location: &'static str) -> Response {
+    (
+        StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, HeaderValue::from_static(location))],
+    )
+        .into_response()
+}
+
+async fn swagger_index(Extension(docs): Extension<DocsState>) -> Response {
+    swagger(&docs, "")
+}
+
+async fn swagger_file(Extension(docs): Extension<DocsState>, Path(file): Path<String>) -> Response {
+    swagger(&docs, &file)
+}
+
+fn swagger(docs: &DocsState, file: &str) -> Response {
+    match utoipa_swagger_ui::serve(file, Arc::clone(&docs.inner.swagger)) {
+        Ok(Some(file)) => {
+            let cache = if file.content_type.starts_with("text/html") || file.bytes.len() < 4096 {
+                "no-cache"
+            } else {
+                "public, max-age=86400"
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, file.content_type),
+                    (header::CACHE_CONTROL, cache.to_owned()),
+                ],
+                Body::from(file.bytes.into_owned()),
+            )
+                .into_response()
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => crate::error::ApiError::Internal(error.to_string().into()).into_response(),
+    }
+}
+
+async fn redoc(Extension(docs): Extension<DocsState>) -> Html<String> {
+    Html(docs.inner.redoc_page.clone())
+}
+
+async fn redoc_bundle(Extension(docs): Extension<DocsState>) -> Response {
+    match &docs.inner.redoc_bundle {
+        Some(bundle) => (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bundle.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_follows_host_proto_and_prefix() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_static("abc.execute-api.eu-west-1.amazonaws.com"),
+        );
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(
+            client_base_url(&headers, &BasePath::new("/prod")).as_deref(),
+            Some("https://abc.execute-api.eu-west-1.amazonaws.com/prod")
+        );
+        headers.insert(header::HOST, HeaderValue::from_static("evil\"/x"));
+        assert_eq!(client_base_url(&headers, &BasePath::default()), None);
+    }
+
+    #[test]
+    fn changed_redoc_url_needs_an_integrity_hash() {
+        let config = Config {
+            redoc_script_url: "https://example.com/redoc.js".to_owned(),
+            ..Config::default()
+        };
+        assert!(matches!(
+            ScriptTag::external(&config),
+            Err(DocsError::RedocIntegrityMissing)
+        ));
+        let page = redoc_page(&ScriptTag::external(&Config::default()).expect("default is pinned"));
+        assert!(page.contains(REDOC_CDN_INTEGRITY));
+        assert!(page.contains(r#"spec-url="openapi.json""#));
+    }
+}

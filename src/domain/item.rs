@@ -1,0 +1,222 @@
+//! Items: the stored entity, the request body that creates or replaces one, and the
+//! validated fields the store accepts.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::{Validate, ValidationError, ValidationErrors};
+
+/// Longest accepted item name, in Unicode code points (JSON Schema `maxLength` counts the same way).
+pub const NAME_MAX_CHARS: u64 = 200;
+/// Longest accepted item description, in Unicode code points.
+pub const DESCRIPTION_MAX_CHARS: u64 = 2000;
+
+/// Server-generated identifier of an item: a UUID (version 7, so ids sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[schema(
+    value_type = String,
+    format = Uuid,
+    example = "0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e"
+)]
+#[serde(transparent)]
+pub struct ItemId(Uuid);
+
+impl ItemId {
+    /// A fresh, time-ordered id (UUID v7).
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Parses the hyphenated 36-character form that JSON Schema's `uuid` format names.
+    /// Braced, URN and bare-hex forms are rejected so the server accepts exactly what the
+    /// contract says.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 36 {
+            return None;
+        }
+        Uuid::try_parse(text).ok().map(Self)
+    }
+
+    /// The id's 16 bytes, for compact cursors.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// The id rebuilt from its 16 bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+/// An item as stored and returned by the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e",
+    "name": "Test Item",
+    "description": "AWS Lambda test",
+    "created_at": "2026-11-24T10:15:30.123456Z",
+    "updated_at": "2026-11-24T10:15:30.123456Z"
+}))]
+pub struct Item {
+    pub id: ItemId,
+    /// The item's name: 1 to 200 characters, not only whitespace.
+    pub name: String,
+    /// Free-text description, or null when the item has none.
+    #[schema(required = true)]
+    pub description: Option<String>,
+    /// When the item was created (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// When the item was last created or replaced (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Item {
+    /// A new item with a fresh id, created now.
+    pub fn create(fields: ItemFields) -> Self {
+        let now = now();
+        Self {
+            id: ItemId::generate(),
+            name: fields.name,
+            description: fields.description,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// The current time at the precision every store keeps (microseconds), so an item
+/// read back compares equal to the one written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The body that creates an item (`POST /api/items`) or replaces one (`PUT /api/items/{item_id}`).
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Test Item", "description": "AWS Lambda test"}))]
+pub struct NewItem {
+    /// The item's name: 1 to 200 characters, at least one of them not whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    #[validate(
+        length(
+            min = 1,
+            max = "NAME_MAX_CHARS",
+            message = "must be 1 to 200 characters long"
+        ),
+        custom(function = "not_blank")
+    )]
+    pub name: String,
+    /// Free-text description, at most 2000 characters; null or absent for none.
+    #[schema(max_length = 2000)]
+    #[validate(length(
+        max = "DESCRIPTION_MAX_CHARS",
+        message = "must be at most 2000 characters long"
+    ))]
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Rejects names made only of whitespace. "Whitespace" is Unicode's White_Space
+/// property (`char::is_whitespace`), the same set the contract's `pattern` spells out, so
+/// the server and any JSON Schema validator agree on every input.
+fn not_blank(name: &str) -> Result<(), ValidationError> {
+    if name.chars().all(char::is_whitespace) {
+        let mut error = ValidationError::new("blank");
+        error.message = Some("must contain a character that is not whitespace".into());
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// The fields of an item after validation. Only [`TryFrom<NewItem>`] makes one outside
+/// the stores, so every value that exists satisfies the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFields {
+    name: String,
+    description: Option<String>,
+}
+
+impl ItemFields {
+    /// The validated name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The validated description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+}
+
+impl TryFrom<NewItem> for ItemFields {
+    type Error = ValidationErrors;
+
+    fn try_from(input: NewItem) -> Result<Self, Self::Error> {
+        input.validate()?;
+        Ok(Self {
+            name: input.name,
+            description: input.description,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(name: &str, description: Option<&str>) -> Result<ItemFields, ValidationErrors> {
+        ItemFields::try_from(NewItem {
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn name_length_counts_characters_not_bytes() {
+        assert!(fields(&"é".repeat(200), None).is_ok());
+        assert!(fields(&"é".repeat(201), None).is_err());
+        assert!(fields("", None).is_err());
+    }
+
+    #[test]
+    fn blank_names_are_rejected_for_every_unicode_space() {
+        for blank in [" ", "\t\n", "\u{85}", "\u{a0}", "\u{2003}\u{3000}"] {
+            let errors = fields(blank, None).expect_err(blank);
+            assert!(errors.field_errors().contains_key("name"));
+        }
+        assert!(fields(" x ", None).is_ok());
+        // U+FEFF is not White_Space in Unicode, nor in the contract's pattern.
+        assert!(fields("\u{feff}", None).is_ok());
+    }
+
+    #[test]
+    fn description_is_limited_to_2000_characters() {
+        assert!(fields("n", Some(&"d".repeat(2000))).is_ok());
+        let errors = fields("n", Some(&"d".repeat(2001))).expect_err("too long");
+        assert!(errors.field_errors().contains_key("description"));
+        assert!(fields("n", Some("")).is_ok());
+    }
+
+    #[test]
+    fn item_ids_parse_only_the_hyphenated_form() {
+        let id = ItemId::generate();
+        assert_eq!(ItemId::parse(&id.to_string()), Some(id));
+        assert_eq!(ItemId::parse(&id.to_string().to_uppercase()), Some(id));
+        let simple = id.to_string().replace('-', "");
+        assert_eq!(ItemId::parse(&simple), None);
+        assert_eq!(ItemId::parse(&format!("{{{id}}}")), None);
+        assert_eq!(ItemId::parse("not-a-uuid-not-a-uuid-not-a-uuid-123"), None);
+    }
+}

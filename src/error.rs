@@ -1,0 +1,427 @@
+//! The one place errors become HTTP: every non-2xx answer is an RFC 9457
+//! `application/problem+json` document carrying the request id.
+//!
+//! Handlers and extractors return [`ApiError`]. Its `IntoResponse` only records the
+//! problem in the response extensions; [`render_problems`], a middleware that sees the
+//! request, writes the body with the request id and path, logs the error chain once,
+//! and turns the framework's own bare error responses (unknown route 404, 405 with
+//! `Allow`, the body-limit 413) into the same shape.
+
+use crate::store::StoreError;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::{ToResponse, ToSchema};
+use validator::{ValidationErrors, ValidationErrorsKind};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem details document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank",
+    "title": "Not Found",
+    "status": 404,
+    "detail": "No item has the id 0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e.",
+    "instance": "/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e",
+    "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"
+}))]
+pub struct Problem {
+    /// A URI reference naming the problem type. This API uses `about:blank`: the status
+    /// code says what kind of problem it is.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub problem_type: String,
+    /// The status code's reason phrase.
+    pub title: String,
+    /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What went wrong with this request, for a person to read.
+    pub detail: String,
+    /// The path of the request that failed.
+    pub instance: String,
+    /// The request id, also sent as the `x-request-id` header: quote it when reporting a problem.
+    pub request_id: String,
+    /// One entry per invalid input, on validation failures (422).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(nullable = false)]
+    pub errors: Vec<FieldError>,
+}
+
+/// Where an invalid input was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputLocation {
+    Body,
+    Query,
+    Path,
+}
+
+/// One invalid input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The part of the request that holds the input.
+    pub location: InputLocation,
+    /// The parameter name (query, path), or a JSON Pointer into the body (RFC 6901);
+    /// the empty pointer `""` names the whole body.
+    pub field: String,
+    /// Why the input was refused.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An invalid input at `location`/`field`.
+    pub fn new(
+        location: InputLocation,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            location,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every error the API answers with. Each variant documents its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 Bad Request: the body is not well-formed JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// 401 Unauthorized: a write without a valid bearer token.
+    #[error("this operation needs a valid bearer token in the Authorization header")]
+    Unauthorized,
+    /// 404 Not Found: no item has the id.
+    #[error("no item has this id")]
+    ItemNotFound,
+    /// 413 Content Too Large: the body is over the configured limit.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415 Unsupported Media Type: a body that is not `application/json`.
+    #[error("the request body must be sent as application/json")]
+    UnsupportedMediaType,
+    /// 422 Unprocessable Content: well-formed input that breaks the contract.
+    #[error("the request has invalid input")]
+    Validation(Vec<FieldError>),
+    /// 503 Service Unavailable: the item store cannot answer now.
+    #[error("the item store is unavailable")]
+    StoreUnavailable {
+        retry_after: Duration,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// 500 Internal Server Error: a bug; the details go to the log only.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// The status code this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::ItemNotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A single invalid input.
+    pub fn invalid(
+        location: InputLocation,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Validation(vec![FieldError::new(location, field, message)])
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::ItemNotFound,
+            StoreError::Unavailable {
+                retry_after,
+                source,
+            } => Self::StoreUnavailable {
+                retry_after,
+                source,
+            },
+            // Ids are server-generated UUID v7s; a clash means a broken generator, not a client error.
+            StoreError::Conflict => Self::Internal(Box::new(StoreError::Conflict)),
+            StoreError::Other(source) => Self::Internal(source),
+        }
+    }
+}
+
+/// One entry per invalid body field, in field order for a stable answer.
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        let mut fields: Vec<FieldError> = errors
+            .errors()
+            .iter()
+            .flat_map(|(field, kind)| {
+                let messages: Vec<Cow<'static, str>> = match kind {
+                    ValidationErrorsKind::Field(errors) => errors
+                        .iter()
+                        .map(|e| e.message.clone().unwrap_or_else(|| e.code.clone()))
+                        .collect(),
+                    _ => vec![Cow::Borrowed("is invalid")],
+                };
+                messages.into_iter().map(move |message| {
+                    FieldError::new(InputLocation::Body, format!("/{field}"), message)
+                })
+            })
+            .collect();
+        fields.sort_by(|a, b| a.field.cmp(&b.field));
+        Self::Validation(fields)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        if let Self::Unauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="items-api""#),
+            );
+        }
+        if let Self::StoreUnavailable { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
+        response.extensions_mut().insert(Arc::new(self));
+        response
+    }
+}
+
+/// Middleware: writes the problem+json body of every error response (see the module docs).
+pub async fn render_problems(request: Request, next: Next) -> Response {
+    let instance = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get(crate::app::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let error = response.extensions().get::<Arc<ApiError>>().cloned();
+    // Pass through successes, and error responses a handler shaped on purpose (the
+    // health report's 503 is JSON of its own schema, a problem is already done).
+    if error.is_none() && (!status.is_client_error() && !status.is_server_error() || is_json(&response)) {
+        return response;
+    }
+
+    let (detail, errors) = match &error {
+        Some(error) => {
+            log_error(error, status);
+            let detail = match error.as_ref() {
+                // Details of a bug stay in the log.
+                ApiError::Internal(_) => "The server failed to handle this request; quote the request id when reporting it.".to_owned(),
+                other => sentence(&other.to_string()),
+            };
+            let errors = match error.as_ref() {
+                ApiError::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            };
+            (detail, errors)
+        }
+        None => (framework_detail(status, &response), Vec::new()),
+    };
+    let problem = Problem {
+        problem_type: "about:blank".to_owned(),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        instance,
+        request_id,
+        errors,
+    };
+    let (mut parts, _) = response.into_parts();
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&problem).expect("a Problem always serializes");
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// `application/json` or any `+json` type, such as `application/problem+json`.
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
+}
+
+/// The detail for error responses the framework made itself.
+fn framework_detail(status: StatusCode, response: &Response) -> String {
+    match status {
+        StatusCode::NOT_FOUND => {
+            "No route matches this path; see /openapi.json for the operations.".to_owned()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = response
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            format!("This path does not support the method; it supports {allow}.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "The request body is larger than the server accepts.".to_owned()
+        }
+        other => other.canonical_reason().unwrap_or("Error").to_owned() + ".",
+    }
+}
+
+/// Capitalises and ends an error message as a sentence.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// An error and all its sources, joined with ": ".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+/// Logs an error with its whole source chain, once.
+fn log_error(error: &ApiError, status: StatusCode) {
+    let chain = error_chain(error);
+    if status.is_server_error() {
+        tracing::error!(error = %chain, "request failed");
+    } else {
+        tracing::debug!(error = %chain, "request rejected");
+    }
+}
+
+/// Answer to panics caught by tower-http's `CatchPanicLayer`: a 500 problem, with the
+/// panic message in the log only.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ApiError::Internal(format!("handler panicked: {message}").into()).into_response()
+}
+
+// Reusable responses of the contract (`components/responses`).
+
+/// The body is not well-formed JSON.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct MalformedJson(#[allow(dead_code)] Problem);
+
+/// A valid bearer token is required. Sent with `WWW-Authenticate: Bearer`.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String, description = "Always `Bearer realm=\"items-api\"`."))
+)]
+pub struct Unauthorized(#[allow(dead_code)] Problem);
+
+/// No item has this id.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct ItemNotFound(#[allow(dead_code)] Problem);
+
+/// The request body is larger than the server's limit (64 KiB by default).
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PayloadTooLarge(#[allow(dead_code)] Problem);
+
+/// The body was not sent as `application/json`.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct UnsupportedMediaType(#[allow(dead_code)] Problem);
+
+/// The input breaks the contract; `errors` lists each invalid input and where it is.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct ValidationFailed(#[allow(dead_code)] Problem);
+
+/// The item store cannot answer now; retry after the `Retry-After` delay.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))
+)]
+pub struct StoreUnavailable(#[allow(dead_code)] Problem);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_their_statuses() {
+        assert_eq!(
+            ApiError::from(StoreError::NotFound).status(),
+            StatusCode::NOT_FOUND
+        );
+        let unavailable = StoreError::Unavailable {
+            retry_after: Duration::from_secs(2),
+            source: "down".into(),
+        };
+        assert_eq!(
+            ApiError::from(unavailable).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ApiError::from(StoreError::Conflict).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn unavailable_store_answers_with_retry_after() {
+        let response = ApiError::StoreUnavailable {
+            retry_after: Duration::from_secs(3),
+            source: "down".into(),
+        }
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn sentences_are_capitalised_and_closed() {
+        assert_eq!(sentence("no item has this id"), "No item has this id.");
+        assert_eq!(sentence("Done."), "Done.");
+    }
+}

@@ -1,0 +1,15 @@
+//! items-api: a contract-first Items API that runs as a local server and on AWS Lambda.
+//!
+//! `openapi.yaml` at the repository root is the contract; [`api::ApiDoc`] and the
+//! handlers' annotations must produce exactly that document.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod docs;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,64 @@
+//! Item storage behind one trait, so the API runs on SQLite locally and on other
+//! backends on AWS without a handler knowing which.
+
+pub mod sqlite;
+
+use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest};
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub use sqlite::SqliteStore;
+
+/// What went wrong in storage. It knows nothing of HTTP; `error.rs` maps it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The item does not exist.
+    #[error("item not found")]
+    NotFound,
+    /// An item with that id already exists.
+    #[error("an item with this id already exists")]
+    Conflict,
+    /// The store cannot serve the request now; trying again later may work.
+    #[error("item store unavailable")]
+    Unavailable {
+        retry_after: Duration,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Any other failure: a bug or corrupt data, not the client's fault.
+    #[error("item store failed")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Storage of items.
+///
+/// # Errors
+/// Every implementation MUST return:
+/// - [`StoreError::NotFound`] from `get`, `replace` and `delete` when no item has the id;
+/// - [`StoreError::Conflict`] from `insert` when an item with the id exists (it is never overwritten);
+/// - [`StoreError::Unavailable`] when the backend cannot be reached or is overloaded;
+/// - [`StoreError::Other`] for anything else.
+#[async_trait]
+pub trait ItemStore: Send + Sync + std::fmt::Debug {
+    /// A short name for health reports ("sqlite", "dynamodb").
+    fn backend(&self) -> &'static str;
+
+    /// Stores a new item.
+    async fn insert(&self, item: &Item) -> Result<(), StoreError>;
+
+    /// Reads one item.
+    async fn get(&self, id: ItemId) -> Result<Item, StoreError>;
+
+    /// Replaces an item's fields, keeping its `created_at`, and returns it as stored.
+    async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError>;
+
+    /// Deletes one item.
+    async fn delete(&self, id: ItemId) -> Result<(), StoreError>;
+
+    /// Lists items in id order, starting after the page request's cursor. Every item
+    /// present for the whole walk is returned exactly once across the pages.
+    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError>;
+
+    /// Proves the backend answers; used by the health endpoint.
+    async fn check(&self) -> Result<(), StoreError>;
+}

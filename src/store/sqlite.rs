@@ -1,0 +1,248 @@
+//! The embedded SQLite store: the local default.
+//!
+//! One connection in WAL mode behind a mutex, used from tokio's blocking pool. WAL with
+//! `synchronous=NORMAL` keeps every committed write across a crash of the process
+//! (`kill -9`): the commit is in the WAL file before the response is sent. Only a power
+//! loss or OS crash can drop the last commits, never corrupt the file
+//! (<https://www.sqlite.org/wal.html#durability>).
+
+use super::{ItemStore, StoreError};
+use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a writer waits for a lock held by another connection or process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Items in a SQLite database file (or in memory, for tests).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and its parent folder. The path
+    /// `:memory:` gives a private in-memory database.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if path != Path::new(":memory:")
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Other(Box::new(e)))?;
+        }
+        let connection = Connection::open(path).map_err(map_error)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(map_error)?;
+        // journal_mode answers with a row, so it is read rather than executed.
+        let _mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(map_error)?;
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(map_error)?;
+        connection.execute_batch(SCHEMA).map_err(map_error)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// A fresh in-memory store.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::open(Path::new(":memory:"))
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a half-done transaction behind
+            // (SQLite rolls it back), so a poisoned lock is safe to keep using.
+            let connection = connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&connection)
+        })
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))?
+    }
+}
+
+#[async_trait]
+impl ItemStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
+        let item = item.clone();
+        self.with_connection(move |db| {
+            db.prepare_cached(
+                "INSERT INTO items (id, name, description, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    item.id.to_string(),
+                    item.name,
+                    item.description,
+                    timestamp(item.created_at),
+                    timestamp(item.updated_at),
+                ])
+            })
+            .map(drop)
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
+        self.with_connection(move |db| {
+            db.prepare_cached(
+                "SELECT id, name, description, created_at, updated_at FROM items WHERE id = ?1",
+            )
+            .and_then(|mut select| select.query_row([id.to_string()], read_row).optional())
+            .map_err(map_error)?
+            .ok_or(StoreError::NotFound)?
+        })
+        .await
+    }
+
+    async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError> {
+        let name = fields.name().to_owned();
+        let description = fields.description().map(str::to_owned);
+        self.with_connection(move |db| {
+            db.prepare_cached(
+                "UPDATE items SET name = ?2, description = ?3, updated_at = ?4 WHERE id = ?1
+                 RETURNING id, name, description, created_at, updated_at",
+            )
+            .and_then(|mut update| {
+                update
+                    .query_row(
+                        params![id.to_string(), name, description, timestamp(now())],
+                        read_row,
+                    )
+                    .optional()
+            })
+            .map_err(map_error)?
+            .ok_or(StoreError::NotFound)?
+        })
+        .await
+    }
+
+    async fn delete(&self, id: ItemId) -> Result<(), StoreError> {
+        self.with_connection(move |db| {
+            let deleted = db
+                .prepare_cached("DELETE FROM items WHERE id = ?1")
+                .and_then(|mut delete| delete.execute([id.to_string()]))
+                .map_err(map_error)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError> {
+        // The empty string sorts before every id, so it stands for "from the start".
+        let after = page
+            .after
+            .map(|c| c.last_id().to_string())
+            .unwrap_or_default();
+        self.with_connection(move |db| {
+            let mut select = db
+                .prepare_cached(
+                    "SELECT id, name, description, created_at, updated_at FROM items
+                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(map_error)?;
+            let rows = select
+                .query_map(params![after, page.limit + 1], read_row)
+                .map_err(map_error)?;
+            let items = rows
+                .map(|row| row.map_err(map_error)?)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ItemPage::from_lookahead(items, page.limit))
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.with_connection(|db| {
+            db.query_row("SELECT count(*) FROM items WHERE 0", [], |_| Ok(()))
+                .map_err(map_error)
+        })
+        .await
+    }
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 text, so they sort and read back exactly.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Reads one row; the outer `Result` is SQLite's, the inner one flags stored data that
+/// is not a valid item.
+fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
+    let id: String = row.get(0)?;
+    let created_at: String = row.get(3)?;
+    let updated_at: String = row.get(4)?;
+    let name = row.get(1)?;
+    let description = row.get(2)?;
+    Ok((|| {
+        Ok(Item {
+            id: ItemId::parse(&id).ok_or_else(|| corrupt(format!("bad id {id:?}")))?,
+            name,
+            description,
+            created_at: parse_timestamp(&created_at)?,
+            updated_at: parse_timestamp(&updated_at)?,
+        })
+    })())
+}
+
+fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| corrupt(format!("bad timestamp {text:?}: {e}")))
+}
+
+fn corrupt(message: String) -> StoreError {
+    StoreError::Other(message.into())
+}
+
+/// Lock contention and I/O trouble may pass; everything else is a bug or corruption.
+fn map_error(error: rusqlite::Error) -> StoreError {
+    let code = error.sqlite_error_code();
+    match code {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::OutOfMemory
+            | ErrorCode::ReadOnly,
+        ) => StoreError::Unavailable {
+            retry_after: Duration::from_secs(1),
+            source: Box::new(error),
+        },
+        _ => StoreError::Other(Box::new(error)),
+    }
+}

@@ -1,0 +1,115 @@
+//! Bearer-token protection of writes.
+
+use crate::helpers::{TOKEN, TestApp};
+use axum::body::Body;
+use axum::http::Method;
+use serde_json::json;
+
+const BODY: &str = r#"{"name": "n"}"#;
+
+async fn post_with(
+    app: &TestApp,
+    authorization: Option<&str>,
+    body: &str,
+) -> crate::helpers::TestResponse {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(value) = authorization {
+        headers.push(("authorization", value));
+    }
+    app.send(
+        Method::POST,
+        "/api/items",
+        &headers,
+        Body::from(body.to_owned()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn create_item_without_token_is_401_with_www_authenticate() {
+    let app = TestApp::with_token();
+    let response = post_with(&app, None, BODY).await;
+    response.problem(401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        r#"Bearer realm="items-api""#
+    );
+}
+
+#[tokio::test]
+async fn wrong_or_malformed_credentials_are_401() {
+    let app = TestApp::with_token();
+    let wrong_scheme = format!("Basic {TOKEN}");
+    let longer = format!("Bearer {TOKEN}x");
+    for value in [
+        "Bearer wrong",
+        "Bearer",
+        "",
+        wrong_scheme.as_str(),
+        longer.as_str(),
+    ] {
+        post_with(&app, Some(value), BODY).await.problem(401);
+    }
+}
+
+#[tokio::test]
+async fn the_token_opens_writes_and_the_scheme_is_case_insensitive() {
+    let app = TestApp::with_token();
+    assert_eq!(
+        post_with(&app, Some(&format!("Bearer {TOKEN}")), BODY)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        post_with(&app, Some(&format!("bearer {TOKEN}")), BODY)
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn auth_is_checked_before_the_body() {
+    let app = TestApp::with_token();
+    post_with(&app, None, "{not json").await.problem(401);
+    let response = app
+        .send(
+            Method::POST,
+            "/api/items",
+            &[("content-type", "text/plain")],
+            Body::from("x"),
+        )
+        .await;
+    response.problem(401);
+}
+
+#[tokio::test]
+async fn every_write_needs_the_token_and_reads_do_not() {
+    let app = TestApp::with_token();
+    let created = app.create("n", None).await;
+    let uri = format!("/api/items/{}", created["id"].as_str().expect("id"));
+    let json = [("content-type", "application/json")];
+    app.send(Method::PUT, &uri, &json, Body::from(BODY))
+        .await
+        .problem(401);
+    app.send(Method::DELETE, &uri, &[], Body::empty())
+        .await
+        .problem(401);
+    assert_eq!(app.get(&uri).await.status, 200);
+    assert_eq!(app.get("/api/items").await.status, 200);
+    assert_eq!(app.get("/api/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn without_a_configured_token_writes_are_open() {
+    let app = TestApp::new();
+    assert_eq!(post_with(&app, None, BODY).await.status, 201);
+    let created = app
+        .send_json(Method::POST, "/api/items", &json!({"name": "m"}))
+        .await;
+    assert_eq!(
+        created.status, 201,
+        "a token sent to an open server is ignored"
+    );
+}

@@ -1,0 +1,119 @@
+//! `openapi.yaml` is the contract: the code must generate exactly that document.
+
+use crate::helpers::TestApp;
+use assert_json_diff::{CompareMode, Config, assert_json_matches_no_panic};
+use serde_json::Value;
+
+pub fn contract() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
+    let text = std::fs::read_to_string(path).expect("openapi.yaml is readable");
+    yaml_serde::from_str(&text).expect("openapi.yaml is valid YAML")
+}
+
+fn generated() -> Value {
+    serde_json::to_value(items_api::api::openapi()).expect("the generated document serializes")
+}
+
+/// Compares two documents semantically: mapping order and YAML formatting do not
+/// matter, every value does. The error lists each differing JSON path.
+pub fn compare(expected: &Value, actual: &Value) -> Result<(), String> {
+    assert_json_matches_no_panic(actual, expected, Config::new(CompareMode::Strict)).map_err(
+        |diff| {
+            diff.replace("lhs", "generated")
+                .replace("rhs", "openapi.yaml")
+        },
+    )
+}
+
+#[test]
+fn generated_document_matches_openapi_yaml() {
+    let generated = generated();
+    if std::env::var_os("OPENAPI_WRITE_GENERATED").is_some() {
+        let out = concat!(env!("CARGO_MANIFEST_DIR"), "/target/openapi.generated.yaml");
+        let yaml = yaml_serde::to_string(&generated).expect("serializes");
+        std::fs::write(out, yaml).expect("target/ is writable");
+        eprintln!("wrote {out}");
+    }
+    if let Err(diff) = compare(&contract(), &generated) {
+        panic!(
+            "the code no longer generates openapi.yaml.\n\n{diff}\n\n\
+             Run `cargo run -- openapi` (or set OPENAPI_WRITE_GENERATED=1 for \
+             target/openapi.generated.yaml) to see the whole generated document."
+        );
+    }
+}
+
+#[test]
+fn drift_in_any_description_is_reported_with_its_path() {
+    let mut edited = contract();
+    edited["paths"]["/api/items"]["post"]["description"] = Value::from("Edited by hand.");
+    edited["components"]["schemas"]["Item"]["properties"]["name"]["description"] =
+        Value::from("Edited.");
+    let diff = compare(&edited, &generated()).expect_err("an edited description is drift");
+    assert!(
+        diff.contains(".paths./api/items.post.description"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(".components.schemas.Item.properties.name.description"),
+        "{diff}"
+    );
+}
+
+#[tokio::test]
+async fn served_document_is_the_contract_plus_the_callers_server() {
+    let app = TestApp::new();
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), "application/json");
+    let mut served = response.json();
+    assert_eq!(
+        served["servers"],
+        serde_json::json!([{"url": "http://127.0.0.1:8000"}])
+    );
+    served.as_object_mut().expect("an object").remove("servers");
+    compare(&contract(), &served).expect("served document equals openapi.yaml");
+
+    let yaml = app.get("/openapi.yaml").await;
+    assert_eq!(yaml.status, 200);
+    assert_eq!(yaml.header("content-type"), "application/yaml");
+    let mut served_yaml: Value = yaml_serde::from_str(&yaml.text()).expect("valid YAML");
+    served_yaml
+        .as_object_mut()
+        .expect("an object")
+        .remove("servers");
+    compare(&contract(), &served_yaml).expect("served YAML equals openapi.yaml");
+}
+
+#[test]
+fn every_route_of_the_contract_has_an_operation_id_and_tag() {
+    let contract = contract();
+    let paths = contract["paths"].as_object().expect("paths");
+    let mut ids = Vec::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{id} has no tag"
+            );
+            ids.push(id.to_owned());
+        }
+    }
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "createItem",
+            "deleteItem",
+            "getAwsInfo",
+            "getHealth",
+            "getItem",
+            "getWelcome",
+            "listItems",
+            "replaceItem"
+        ]
+    );
+}

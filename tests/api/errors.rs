@@ -1,0 +1,228 @@
+//! Every error is problem+json with the request id: the framework's own included.
+
+use crate::helpers::{TOKEN, TestApp};
+use axum::body::Body;
+use axum::http::Method;
+use items_api::config::Config;
+use serde_json::json;
+
+fn write_headers(content_type: &str) -> Vec<(&str, String)> {
+    vec![
+        ("content-type", content_type.to_owned()),
+        ("authorization", format!("Bearer {TOKEN}")),
+    ]
+}
+
+async fn post_raw(
+    app: &TestApp,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> crate::helpers::TestResponse {
+    let headers = write_headers(content_type);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.send(Method::POST, "/api/items", &headers, body.into())
+        .await
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::new();
+    for body in [r#"{"name": "#, "", r#"{"name": "n"} trailing"#, "nul"] {
+        let problem = post_raw(&app, "application/json", body).await.problem(400);
+        assert_eq!(problem["instance"], "/api/items", "{body:?}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_shape_is_422_with_a_json_pointer() {
+    let app = TestApp::new();
+    let problem = post_raw(&app, "application/json", r#"{"name": 339620.0}"#)
+        .await
+        .problem(422);
+    assert_eq!(problem["errors"][0]["location"], "body");
+    assert_eq!(problem["errors"][0]["field"], "/name");
+    let problem = post_raw(&app, "application/json", "[]").await.problem(422);
+    assert_eq!(problem["errors"][0]["field"], "");
+    let problem = post_raw(&app, "application/json", "{}").await.problem(422);
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .expect("text")
+            .contains("missing field `name`")
+    );
+}
+
+#[tokio::test]
+async fn unknown_fields_are_rejected() {
+    let app = TestApp::new();
+    let problem = post_raw(
+        &app,
+        "application/json",
+        r#"{"name": "n", "colour": "red"}"#,
+    )
+    .await
+    .problem(422);
+    let message = problem["errors"][0]["message"].as_str().expect("text");
+    assert!(message.contains("unknown field `colour`"), "{message}");
+}
+
+#[tokio::test]
+async fn every_invalid_field_gets_its_own_entry() {
+    let app = TestApp::new();
+    let body = json!({"name": " \t ", "description": "d".repeat(2001)}).to_string();
+    let problem = post_raw(&app, "application/json", body).await.problem(422);
+    assert_eq!(
+        problem["errors"],
+        json!([
+            {"location": "body", "field": "/description", "message": "must be at most 2000 characters long"},
+            {"location": "body", "field": "/name", "message": "must contain a character that is not whitespace"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn name_length_limits_are_enforced_in_characters() {
+    let app = TestApp::new();
+    for (name, status) in [
+        ("", 422),
+        ("é".repeat(200).as_str(), 201),
+        ("é".repeat(201).as_str(), 422),
+    ] {
+        let response = post_raw(&app, "application/json", json!({"name": name}).to_string()).await;
+        assert_eq!(response.status, status, "{} chars", name.chars().count());
+    }
+}
+
+#[tokio::test]
+async fn non_json_content_types_are_415() {
+    let app = TestApp::new();
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
+        post_raw(&app, content_type, r#"{"name": "n"}"#)
+            .await
+            .problem(415);
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    app.send(
+        Method::POST,
+        "/api/items",
+        &[("authorization", bearer.as_str())],
+        Body::from(r#"{"name":"n"}"#),
+    )
+    .await
+    .problem(415);
+    // JSON with parameters or a +json suffix is JSON.
+    assert_eq!(
+        post_raw(&app, "application/json; charset=utf-8", r#"{"name": "n"}"#)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        post_raw(&app, "application/merge-patch+json", r#"{"name": "n"}"#)
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
+    let app = TestApp::with_config(Config {
+        max_body_bytes: 1024,
+        api_token: Some(TOKEN.to_owned()),
+        ..Config::default()
+    });
+    let big = json!({"name": "n", "description": "d".repeat(2000)}).to_string();
+    let length = big.len().to_string();
+    let bearer = format!("Bearer {TOKEN}");
+    let with_length = [
+        ("content-type", "application/json"),
+        ("authorization", bearer.as_str()),
+        ("content-length", length.as_str()),
+    ];
+    app.send(
+        Method::POST,
+        "/api/items",
+        &with_length,
+        Body::from(big.clone()),
+    )
+    .await
+    .problem(413);
+    let stream = Body::from_stream(futures_stream(big));
+    post_raw(&app, "application/json", stream)
+        .await
+        .problem(413);
+}
+
+/// A body of unknown length, as a chunked upload sends it.
+fn futures_stream(
+    text: String,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = text
+        .into_bytes()
+        .chunks(100)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    futures_util::stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_problems() {
+    let app = TestApp::new();
+    for path in ["/nope", "/api", "/api/items/a/b", "/api/itemz"] {
+        let problem = app.get(path).await.problem(404);
+        assert_eq!(problem["instance"], path);
+    }
+}
+
+#[tokio::test]
+async fn unsupported_methods_are_405_with_allow() {
+    let app = TestApp::new();
+    let response = app
+        .send(Method::PATCH, "/api/items", &[], Body::empty())
+        .await;
+    response.problem(405);
+    let allow = response.header("allow");
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    let response = app
+        .send(Method::POST, "/api/health", &[], Body::empty())
+        .await;
+    response.problem(405);
+    assert!(response.header("allow").contains("GET"));
+    let id = uuid::Uuid::now_v7();
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/api/items/{id}"),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    response.problem(405);
+    let allow = response.header("allow");
+    assert!(allow.contains("PUT") && allow.contains("DELETE"), "{allow}");
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_kept_and_returned() {
+    let app = TestApp::new();
+    let response = app
+        .send(
+            Method::GET,
+            "/nope",
+            &[("x-request-id", "client-abc-123")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(response.header("x-request-id"), "client-abc-123");
+    assert_eq!(response.problem(404)["request_id"], "client-abc-123");
+    let ok = app.get("/api/health").await;
+    assert!(
+        uuid::Uuid::parse_str(ok.header("x-request-id")).is_ok(),
+        "a generated id on every response"
+    );
+}

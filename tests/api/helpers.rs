@@ -1,0 +1,178 @@
+//! Test setup: the app over an in-memory store, driven in-process, and a spawned binary.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use items_api::app::{AppState, build_app};
+use items_api::config::Config;
+use items_api::store::{ItemStore, SqliteStore};
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// The token the authenticated test apps require.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// The service in-process, over the given store.
+#[derive(Clone)]
+pub struct TestApp {
+    app: items_api::app::App,
+}
+
+/// What the service answered.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON; panics with the body text when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json answer with `status`, and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        let problem = self.json();
+        assert_eq!(problem["status"], status);
+        assert_eq!(problem["type"], "about:blank");
+        assert_eq!(
+            problem["title"],
+            self.status.canonical_reason().expect("known status")
+        );
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{problem}"
+        );
+        assert_eq!(
+            problem["request_id"],
+            self.header("x-request-id"),
+            "{problem}"
+        );
+        assert!(!self.header("x-request-id").is_empty());
+        problem
+    }
+}
+
+impl TestApp {
+    /// Open writes, in-memory SQLite.
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    /// Writes need [`TOKEN`].
+    pub fn with_token() -> Self {
+        Self::with_config(Config {
+            api_token: Some(TOKEN.to_owned()),
+            ..Config::default()
+        })
+    }
+
+    /// In-memory SQLite and this configuration.
+    pub fn with_config(config: Config) -> Self {
+        let store = SqliteStore::in_memory().expect("in-memory SQLite opens");
+        Self::with_store(config, Arc::new(store))
+    }
+
+    /// This store and configuration.
+    pub fn with_store(config: Config, store: Arc<dyn ItemStore>) -> Self {
+        let state = AppState::new(&config, store);
+        Self {
+            app: build_app(&config, state).expect("the app builds"),
+        }
+    }
+
+    /// Sends a request with the given headers and body.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "127.0.0.1:8000");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body).expect("a valid request");
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the service never fails");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("the body streams").to_bytes();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.send(Method::GET, uri, &[], Body::empty()).await
+    }
+
+    /// Sends JSON with the test token.
+    pub async fn send_json(&self, method: Method, uri: &str, json: &Value) -> TestResponse {
+        let bearer = format!("Bearer {TOKEN}");
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", bearer.as_str()),
+        ];
+        self.send(method, uri, &headers, Body::from(json.to_string()))
+            .await
+    }
+
+    /// Creates an item and returns its JSON.
+    pub async fn create(&self, name: &str, description: Option<&str>) -> Value {
+        let response = self
+            .send_json(
+                Method::POST,
+                "/api/items",
+                &serde_json::json!({"name": name, "description": description}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        response.json()
+    }
+
+    /// Deletes with the test token.
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        let bearer = format!("Bearer {TOKEN}");
+        self.send(
+            Method::DELETE,
+            uri,
+            &[("authorization", bearer.as_str())],
+            Body::empty(),
+        )
+        .await
+    }
+}

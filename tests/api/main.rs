@@ -1,0 +1,14 @@
+//! Black-box tests of the service: one test binary, one module per concern.
+#![allow(unreachable_pub)] // test modules share helpers with `pub`; nothing is exported
+
+mod auth;
+mod compat;
+mod contract;
+mod cors;
+mod docs;
+mod errors;
+mod helpers;
+mod items;
+mod server;
+mod service;
+mod store;

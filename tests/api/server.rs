@@ -1,0 +1,274 @@
+//! The real binary: start-up, request logs, durability across `kill -9`, shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_items-api");
+
+/// A running `items-api` on 127.0.0.1 with a random port, its JSON log lines readable.
+struct Server {
+    child: Child,
+    address: SocketAddr,
+    logs: Receiver<serde_json::Value>,
+    /// Log lines up to and including "listening".
+    startup: Vec<serde_json::Value>,
+}
+
+impl Server {
+    fn start(database: &Path, token: Option<&str>) -> Self {
+        let mut command = Command::new(BINARY);
+        command
+            .env_clear()
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("DATABASE_PATH", database)
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(token) = token {
+            command.env("API_TOKEN", token);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, logs) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+                if sender.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            logs,
+            startup: Vec::new(),
+        };
+        let mut startup = Vec::new();
+        let listening = server.wait_for_log(|line| {
+            startup.push(line.clone());
+            line["message"] == "listening; docs at /docs/"
+        });
+        server.startup = startup;
+        server.address = listening["address"]
+            .as_str()
+            .expect("address")
+            .parse()
+            .expect("a socket address");
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The first log line (from now) that `matches`, within 10 s.
+    fn wait_for_log(
+        &mut self,
+        mut matches: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no matching log line within 10 s"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the server exited: {:?}", self.child.try_wait())
+                }
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("items.db");
+    let server = Server::start(&database, Some("t0ken"));
+    let client = client();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let response = client
+            .post(server.url("/api/items"))
+            .bearer_auth("t0ken")
+            .json(&serde_json::json!({"name": format!("durable {i}")}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 201);
+        let item: serde_json::Value = response.json().await.expect("json");
+        ids.push(item["id"].as_str().expect("id").to_owned());
+    }
+    drop(server); // SIGKILL: no shutdown, no checkpoint.
+
+    let server = Server::start(&database, None);
+    for id in &ids {
+        let response = client
+            .get(server.url(&format!("/api/items/{id}")))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "{id} survived");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_logs_one_structured_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start(&dir.path().join("items.db"), None);
+    let id = uuid::Uuid::now_v7();
+    let response = client()
+        .get(server.url(&format!("/api/items/{id}")))
+        .header("x-request-id", "log-test-1")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 404);
+    let line = server.wait_for_log(|line| line["message"] == "request completed");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["status"], 404);
+    assert!(line["latency_ms"].as_f64().is_some());
+    let span = &line["span"];
+    assert_eq!(span["method"], "GET");
+    assert_eq!(span["route"], "/api/items/{item_id}");
+    assert_eq!(span["request_id"], "log-test-1");
+}
+
+#[test]
+fn start_up_warns_only_when_writes_are_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let open = Server::start(&dir.path().join("open.db"), None);
+    assert!(open.startup.iter().any(|l| {
+        l["level"] == "WARN"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("API_TOKEN is not set"))
+    }));
+    let closed = Server::start(&dir.path().join("closed.db"), Some("secret-token"));
+    assert!(
+        closed.startup.iter().all(|l| l["level"] != "WARN"),
+        "{:?}",
+        closed.startup
+    );
+    assert!(
+        !closed
+            .startup
+            .iter()
+            .any(|l| l.to_string().contains("secret-token")),
+        "the token is never logged"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::start(&dir.path().join("items.db"), Some("x"));
+    server.signal("TERM");
+    server.wait_for_log(|line| line["message"] == "shut down");
+    assert!(server.wait_for_exit().success());
+}
+
+#[test]
+fn help_lists_every_environment_variable() {
+    let output = Command::new(BINARY).arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "HOST",
+        "PORT",
+        "DATABASE_PATH",
+        "API_TOKEN",
+        "CORS_ALLOW_ORIGINS",
+        "MAX_BODY_BYTES",
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+        "REDOC_SCRIPT_URL",
+        "REDOC_SCRIPT_INTEGRITY",
+        "REDOC_BUNDLE_PATH",
+    ] {
+        assert!(
+            help.contains(&format!("[env: {variable}")),
+            "{variable} missing from:\n{help}"
+        );
+    }
+    assert!(
+        help.contains("[default: 127.0.0.1]") && help.contains("[default: 8000]"),
+        "{help}"
+    );
+}
+
+#[test]
+fn openapi_subcommand_prints_the_contract() {
+    for format in ["json", "yaml"] {
+        let output = Command::new(BINARY)
+            .args(["openapi", "--format", format])
+            .output()
+            .expect("runs");
+        assert!(output.status.success());
+        let printed: serde_json::Value =
+            yaml_serde::from_slice(&output.stdout).expect("JSON and YAML both parse as YAML");
+        crate::contract::compare(&crate::contract::contract(), &printed)
+            .expect("printed document is the contract");
+    }
+}
+
+#[test]
+fn a_database_path_that_cannot_be_created_fails_start_up_with_a_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").expect("writable");
+    let output = Command::new(BINARY)
+        .env_clear()
+        .env("DATABASE_PATH", blocker.join("items.db"))
+        .env("LOG_FORMAT", "json")
+        .env("PORT", "0")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("the server stopped"), "{logs}");
+}

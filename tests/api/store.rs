@@ -1,0 +1,284 @@
+//! One conformance suite for every `ItemStore`, and SQLite's own durability.
+//!
+//! `conformance_suite!(module, factory)` instantiates every test for a store; each
+//! promise in the `ItemStore` docs has a test here.
+
+use items_api::domain::{Cursor, Item, ItemFields, ItemId, NewItem, PageRequest};
+use items_api::store::{ItemStore, SqliteStore, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub fn fields(name: &str, description: Option<&str>) -> ItemFields {
+    ItemFields::try_from(NewItem {
+        name: name.to_owned(),
+        description: description.map(str::to_owned),
+    })
+    .expect("valid fields")
+}
+
+pub async fn insert_then_get_returns_the_same_item(store: Arc<dyn ItemStore>) {
+    let item = Item::create(fields("name", Some("description")));
+    store.insert(&item).await.expect("insert");
+    assert_eq!(store.get(item.id).await.expect("get"), item);
+}
+
+pub async fn insert_never_overwrites(store: Arc<dyn ItemStore>) {
+    let item = Item::create(fields("first", None));
+    store.insert(&item).await.expect("insert");
+    let clash = Item {
+        name: "second".to_owned(),
+        ..item.clone()
+    };
+    assert!(matches!(
+        store.insert(&clash).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.get(item.id).await.expect("get").name, "first");
+}
+
+pub async fn missing_items_are_not_found(store: Arc<dyn ItemStore>) {
+    let id = ItemId::generate();
+    assert!(matches!(store.get(id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.replace(id, &fields("n", None)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(store.delete(id).await, Err(StoreError::NotFound)));
+}
+
+pub async fn replace_keeps_id_and_created_at(store: Arc<dyn ItemStore>) {
+    let item = Item::create(fields("before", Some("old")));
+    store.insert(&item).await.expect("insert");
+    let replaced = store
+        .replace(item.id, &fields("after", None))
+        .await
+        .expect("replace");
+    assert_eq!(replaced.id, item.id);
+    assert_eq!(replaced.created_at, item.created_at);
+    assert!(replaced.updated_at >= item.updated_at);
+    assert_eq!(replaced.name, "after");
+    assert_eq!(replaced.description, None);
+    assert_eq!(store.get(item.id).await.expect("get"), replaced);
+}
+
+pub async fn delete_removes_for_good(store: Arc<dyn ItemStore>) {
+    let item = Item::create(fields("n", None));
+    store.insert(&item).await.expect("insert");
+    store.delete(item.id).await.expect("delete");
+    assert!(matches!(
+        store.get(item.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete(item.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Walks every page; returns the ids in the order listed.
+pub async fn walk(store: &dyn ItemStore, limit: u32) -> Vec<ItemId> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list(PageRequest { limit, after })
+            .await
+            .expect("list");
+        assert!(page.items.len() <= limit as usize);
+        ids.extend(page.items.iter().map(|item| item.id));
+        match page.next_cursor {
+            Some(text) => {
+                after = Some(Cursor::decode(&text).expect("the store's own cursor decodes"))
+            }
+            None => return ids,
+        }
+    }
+}
+
+pub async fn list_pages_through_every_item_once_in_id_order(store: Arc<dyn ItemStore>) {
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let item = Item::create(fields(&format!("item {i}"), None));
+        store.insert(&item).await.expect("insert");
+        ids.push(item.id);
+    }
+    for limit in [1, 7, 25, 100] {
+        assert_eq!(walk(store.as_ref(), limit).await, ids, "limit {limit}");
+    }
+    let last = store
+        .list(PageRequest {
+            limit: 25,
+            after: None,
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        last.next_cursor, None,
+        "an exactly full last page has no cursor"
+    );
+}
+
+pub async fn pagination_under_inserts_and_deletes_misses_nothing_present_throughout(
+    store: Arc<dyn ItemStore>,
+) {
+    let mut stable = Vec::new();
+    for i in 0..10 {
+        let item = Item::create(fields(&format!("stable {i}"), None));
+        store.insert(&item).await.expect("insert");
+        stable.push(item.id);
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut round = 0;
+    loop {
+        let page = store
+            .list(PageRequest { limit: 3, after })
+            .await
+            .expect("list");
+        seen.extend(page.items.iter().map(|item| item.id));
+        // Between pages: add new items and delete the last one listed.
+        let extra = Item::create(fields(&format!("new {round}"), None));
+        store.insert(&extra).await.expect("insert");
+        if let Some(listed) = page.items.last().filter(|item| !stable.contains(&item.id)) {
+            store.delete(listed.id).await.expect("delete");
+        }
+        round += 1;
+        match page.next_cursor {
+            Some(text) => after = Cursor::decode(&text),
+            None => break,
+        }
+        assert!(round < 100, "pagination terminates");
+    }
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no item listed twice");
+    for id in &stable {
+        assert!(seen.contains(id), "{id} was present throughout");
+    }
+}
+
+pub async fn a_cursor_after_a_deleted_item_still_continues(store: Arc<dyn ItemStore>) {
+    let items: Vec<Item> = (0..3)
+        .map(|i| Item::create(fields(&i.to_string(), None)))
+        .collect();
+    for item in &items {
+        store.insert(item).await.expect("insert");
+    }
+    store.delete(items[0].id).await.expect("delete");
+    let page = store
+        .list(PageRequest {
+            limit: 10,
+            after: Some(Cursor::after(items[0].id)),
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        page.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [items[1].id, items[2].id]
+    );
+}
+
+pub async fn unicode_and_edge_size_values_round_trip(store: Arc<dyn ItemStore>) {
+    let values = [
+        ("x".to_owned(), Some(String::new())),
+        ("🚀".repeat(200), Some("ß".repeat(2000))),
+        (
+            "日本語 \u{0} \"quotes\" \\ / \n".to_owned(),
+            Some("\u{feff}\u{10ffff}".to_owned()),
+        ),
+    ];
+    for (name, description) in values {
+        let item = Item::create(fields(&name, description.as_deref()));
+        store.insert(&item).await.expect("insert");
+        assert_eq!(store.get(item.id).await.expect("get"), item);
+    }
+}
+
+pub async fn concurrent_writers_lose_nothing(store: Arc<dyn ItemStore>) {
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..10 {
+                let item = Item::create(fields(&format!("w{writer} #{i}"), None));
+                store.insert(&item).await.expect("insert");
+                ids.push(item.id);
+            }
+            ids
+        }));
+    }
+    let mut written = HashSet::new();
+    for task in tasks {
+        written.extend(task.await.expect("writer finished"));
+    }
+    let listed: HashSet<ItemId> = walk(store.as_ref(), 100).await.into_iter().collect();
+    assert_eq!(listed, written);
+    assert_eq!(listed.len(), 80);
+}
+
+pub async fn check_succeeds_on_a_working_store(store: Arc<dyn ItemStore>) {
+    store
+        .check()
+        .await
+        .expect("a working store answers its check");
+}
+
+/// Instantiates the conformance suite for a store factory.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($module:ident, $factory:expr) => {
+        mod $module {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let store: Arc<dyn ItemStore> = $factory.await;
+                        super::$name(store).await;
+                    }
+                };
+            }
+
+            case!(insert_then_get_returns_the_same_item);
+            case!(insert_never_overwrites);
+            case!(missing_items_are_not_found);
+            case!(replace_keeps_id_and_created_at);
+            case!(delete_removes_for_good);
+            case!(list_pages_through_every_item_once_in_id_order);
+            case!(pagination_under_inserts_and_deletes_misses_nothing_present_throughout);
+            case!(a_cursor_after_a_deleted_item_still_continues);
+            case!(unicode_and_edge_size_values_round_trip);
+            case!(concurrent_writers_lose_nothing);
+            case!(check_succeeds_on_a_working_store);
+        }
+    };
+}
+
+async fn sqlite_in_memory() -> Arc<dyn ItemStore> {
+    Arc::new(SqliteStore::in_memory().expect("in-memory SQLite"))
+}
+
+conformance_suite!(sqlite, sqlite_in_memory());
+
+#[tokio::test]
+async fn sqlite_file_keeps_items_across_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/folder/items.db");
+    let item = Item::create(fields("kept", Some("across restarts")));
+    {
+        let store = SqliteStore::open(&path).expect("creates the file and its folders");
+        store.insert(&item).await.expect("insert");
+    }
+    let reopened = SqliteStore::open(&path).expect("reopens");
+    assert_eq!(reopened.get(item.id).await.expect("get"), item);
+}
+
+#[tokio::test]
+async fn sqlite_in_an_unwritable_place_fails_to_open_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").expect("writable");
+    let error = SqliteStore::open(&file.join("items.db")).expect_err("a file is not a folder");
+    assert!(!error.to_string().is_empty());
+}
