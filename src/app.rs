@@ -137,17 +137,13 @@ fn request_span(request: &Request) -> Span {
         method = %request.method(),
         route,
         request_id,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
     )
 }
 
 /// The one log line per request.
-fn log_response(response: &axum::response::Response, latency: Duration, span: &Span) {
+fn log_response(response: &axum::response::Response, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    span.record("status", status);
-    span.record("latency_ms", latency_ms);
     tracing::info!(status, latency_ms, "request completed");
 }
 

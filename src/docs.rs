@@ -78,7 +78,9 @@ impl DocsState {
             .persist_authorization(true)
             .display_request_duration(true)
             .filter(true)
-            .deep_linking(true);
+            .deep_linking(true)
+            // No call to the public validator service: the page works offline.
+            .validator_url("none");
         let redoc_bundle = match &config.redoc_bundle_path {
             Some(path) => Some(std::fs::read(path).map(axum::body::Bytes::from).map_err(
                 |source| DocsError::RedocBundle {
