@@ -40,13 +40,25 @@ impl AppState {
     pub fn new(config: &Config, store: Arc<dyn ItemStore>) -> Self {
         Self {
             store,
-            api_token: config
-                .api_token
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(Arc::from),
+            api_token: None,
             aws_info: Arc::new(AwsInfo::local()),
         }
+        .with_api_token(config.api_token.clone())
+    }
+
+    /// The same state with `token` as the bearer token writes need (`None` or empty: open).
+    pub fn with_api_token(mut self, token: Option<String>) -> Self {
+        self.api_token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// The same state reporting the Lambda environment `config` describes in /api/aws-info.
+    pub fn in_lambda(mut self, config: &Config) -> Self {
+        self.aws_info = Arc::new(crate::lambda::environment(
+            config.aws_region.clone(),
+            config.aws_execution_env.clone(),
+        ));
+        self
     }
 }
 
@@ -132,12 +144,26 @@ fn request_span(request: &Request) -> Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!(
+    let invocation = request
+        .extensions()
+        .get::<crate::api::aws_info::Invocation>();
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
         route,
         request_id,
-    )
+        lambda_request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(invocation) = invocation {
+        if let Some(id) = &invocation.lambda_request_id {
+            span.record("lambda_request_id", id.as_str());
+        }
+        if let Some(trace) = &invocation.trace_id {
+            span.record("trace_id", trace.as_str());
+        }
+    }
+    span
 }
 
 /// The one log line per request.

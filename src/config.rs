@@ -22,6 +22,12 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API over HTTP (the default).
     Serve,
+    /// Run one Lambda event (JSON file, or `-` for stdin) through the service and print
+    /// the Lambda response, as `sam local invoke` would but without Docker.
+    Invoke {
+        /// The event: API Gateway REST (v1), HTTP API (v2), function URL or ALB.
+        event: PathBuf,
+    },
     /// Print the OpenAPI document the code generates (compare it with openapi.yaml).
     Openapi {
         /// Output format.
@@ -72,8 +78,9 @@ pub struct Config {
     pub log_format: Option<LogFormat>,
 
     /// Log filter in `tracing` syntax (`info`, `items_api=debug,tower_http=info`).
-    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
-    pub log_level: String,
+    /// Default: Lambda's AWS_LAMBDA_LOG_LEVEL when set, else `info`.
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
 
     /// ReDoc script for /redoc, loaded by the browser. Default: the pinned public build.
     #[arg(long, env = "REDOC_SCRIPT_URL", default_value = crate::docs::REDOC_CDN_URL, global = true)]
@@ -84,10 +91,73 @@ pub struct Config {
     #[arg(long, env = "REDOC_SCRIPT_INTEGRITY", global = true)]
     pub redoc_script_integrity: Option<String>,
 
+    /// On Lambda: ARN of the AWS Secrets Manager secret that holds the bearer token,
+    /// read once per cold start (takes the place of API_TOKEN).
+    #[arg(long, env = "API_TOKEN_SECRET_ARN", global = true)]
+    pub api_token_secret_arn: Option<String>,
+
+    /// Set by Lambda: the runtime API address; when present the binary serves Lambda
+    /// invocations instead of HTTP.
+    #[arg(long, env = "AWS_LAMBDA_RUNTIME_API", hide = true, global = true)]
+    pub lambda_runtime_api: Option<String>,
+
+    /// Set by Lambda: `JSON` or `Text` (Lambda's advanced logging controls).
+    #[arg(long, env = "AWS_LAMBDA_LOG_FORMAT", hide = true, global = true)]
+    pub lambda_log_format: Option<String>,
+
+    /// Set by Lambda: `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR` or `FATAL`.
+    #[arg(long, env = "AWS_LAMBDA_LOG_LEVEL", hide = true, global = true)]
+    pub lambda_log_level: Option<String>,
+
+    /// Set by Lambda: the region, reported by /api/aws-info.
+    #[arg(long, env = "AWS_REGION", hide = true, global = true)]
+    pub aws_region: Option<String>,
+
+    /// Set by Lambda: `AWS_Lambda_<runtime>`, reported by /api/aws-info.
+    #[arg(long, env = "AWS_EXECUTION_ENV", hide = true, global = true)]
+    pub aws_execution_env: Option<String>,
+
     /// Self-hosted ReDoc: a `redoc.standalone.js` file the service reads at start-up and
     /// serves itself at /redoc/redoc.standalone.js, so /redoc needs no CDN.
     #[arg(long, env = "REDOC_BUNDLE_PATH", global = true)]
     pub redoc_bundle_path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Whether the Lambda runtime API is present, so the binary must serve invocations.
+    pub fn in_lambda(&self) -> bool {
+        self.lambda_runtime_api.is_some()
+    }
+
+    /// The log format: LOG_FORMAT, else Lambda's AWS_LAMBDA_LOG_FORMAT, else by terminal.
+    pub fn effective_log_format(&self, stdout_is_terminal: bool) -> LogFormat {
+        if let Some(format) = self.log_format {
+            return format;
+        }
+        match self.lambda_log_format.as_deref() {
+            Some(f) if f.eq_ignore_ascii_case("text") => LogFormat::Pretty,
+            Some(_) => LogFormat::Json,
+            None if stdout_is_terminal => LogFormat::Pretty,
+            None => LogFormat::Json,
+        }
+    }
+
+    /// The log filter: LOG_LEVEL, else Lambda's AWS_LAMBDA_LOG_LEVEL (FATAL is `error`), else `info`.
+    pub fn effective_log_filter(&self) -> String {
+        if let Some(filter) = &self.log_level {
+            return filter.clone();
+        }
+        match self
+            .lambda_log_level
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("fatal") => "error".to_owned(),
+            Some(level @ ("trace" | "debug" | "info" | "warn" | "error")) => level.to_owned(),
+            _ => "info".to_owned(),
+        }
+    }
 }
 
 /// Log line format.
@@ -108,10 +178,16 @@ impl Default for Config {
             cors_allow_origins: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log_format: None,
-            log_level: "info".to_owned(),
+            log_level: None,
             redoc_script_url: crate::docs::REDOC_CDN_URL.to_owned(),
             redoc_script_integrity: None,
             redoc_bundle_path: None,
+            api_token_secret_arn: None,
+            lambda_runtime_api: None,
+            lambda_log_format: None,
+            lambda_log_level: None,
+            aws_region: None,
+            aws_execution_env: None,
         }
     }
 }
@@ -128,6 +204,32 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn lambda_logging_controls_apply_unless_overridden() {
+        let lambda = Config {
+            lambda_log_format: Some("Text".to_owned()),
+            lambda_log_level: Some("FATAL".to_owned()),
+            ..Config::default()
+        };
+        assert_eq!(lambda.effective_log_format(false), LogFormat::Pretty);
+        assert_eq!(lambda.effective_log_filter(), "error");
+        let json = Config {
+            lambda_log_format: Some("JSON".to_owned()),
+            lambda_log_level: Some("DEBUG".to_owned()),
+            ..Config::default()
+        };
+        assert_eq!(json.effective_log_format(true), LogFormat::Json);
+        assert_eq!(json.effective_log_filter(), "debug");
+        let explicit = Config {
+            log_format: Some(LogFormat::Json),
+            log_level: Some("warn".to_owned()),
+            ..lambda
+        };
+        assert_eq!(explicit.effective_log_format(true), LogFormat::Json);
+        assert_eq!(explicit.effective_log_filter(), "warn");
+        assert_eq!(Config::default().effective_log_filter(), "info");
     }
 
     #[test]

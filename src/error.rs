@@ -226,7 +226,9 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     let error = response.extensions().get::<Arc<ApiError>>().cloned();
     // Pass through successes, and error responses a handler shaped on purpose (the
     // health report's 503 is JSON of its own schema, a problem is already done).
-    if error.is_none() && (!status.is_client_error() && !status.is_server_error() || is_json(&response)) {
+    if error.is_none()
+        && (!status.is_client_error() && !status.is_server_error() || is_json(&response))
+    {
         return response;
     }
 

@@ -11,5 +11,7 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod lambda;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -1,63 +1,86 @@
-//! The `items-api` binary: parses its configuration, starts telemetry and serves.
+//! The `items-api` binary: parses its configuration, starts telemetry, builds the
+//! service once, then serves HTTP, serves Lambda invocations, or replays one event.
 
 use clap::Parser;
 use items_api::api;
-use items_api::app::{AppState, build_app};
+use items_api::app::{App, AppState, build_app};
 use items_api::config::{Cli, Command, Config, DocumentFormat};
-use items_api::store::SqliteStore;
+use items_api::error::error_chain;
+use items_api::store::{ItemStore, SqliteStore};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    let config = cli.config;
+    let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { format } => print_openapi(format),
+        Command::Invoke { event } => {
+            items_api::telemetry::init_to(&config, items_api::telemetry::Output::Stderr);
+            invoke(&config, &event).await
+        }
         Command::Serve => {
-            items_api::telemetry::init(cli.config.log_format, &cli.config.log_level);
-            match serve(cli.config).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(error = %items_api::error::error_chain(error.as_ref()), "the server stopped");
-                    ExitCode::FAILURE
-                }
+            items_api::telemetry::init_to(&config, items_api::telemetry::Output::Stdout);
+            if config.in_lambda() {
+                run_lambda(&config).await
+            } else {
+                serve(&config).await
             }
         }
-    }
-}
-
-fn print_openapi(format: DocumentFormat) -> ExitCode {
-    let document = api::openapi();
-    let text = match format {
-        DocumentFormat::Json => serde_json::to_string_pretty(&document).map_err(|e| e.to_string()),
-        DocumentFormat::Yaml => yaml_serde::to_string(&document).map_err(|e| e.to_string()),
     };
-    match text {
-        Ok(text) => {
-            print!("{text}");
-            if !text.ends_with('\n') {
-                println!();
-            }
-            ExitCode::SUCCESS
-        }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("items-api: cannot print the OpenAPI document: {error}");
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!(error = %error_chain(error.as_ref()), "the server stopped");
+            } else {
+                eprintln!("items-api: {}", error_chain(error.as_ref()));
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let store = SqliteStore::open(&config.database_path)?;
+fn print_openapi(format: DocumentFormat) -> Result<(), BoxError> {
+    let document = api::openapi();
+    let text = match format {
+        DocumentFormat::Json => serde_json::to_string_pretty(&document)? + "\n",
+        DocumentFormat::Yaml => yaml_serde::to_string(&document)?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// Builds everything a request needs, once: store, token, router. `lambda` says
+/// whether it will serve Lambda events (for real, or replayed by `invoke`).
+async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
+    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::open(&config.database_path)?);
     tracing::info!(path = %config.database_path.display(), "SQLite item store open");
-    let state = AppState::new(&config, Arc::new(store));
+    let mut state = AppState::new(config, store);
+    if lambda {
+        state = state.in_lambda(config);
+    }
+    if let Some(arn) = &config.api_token_secret_arn {
+        let sdk = aws_config::load_from_env().await;
+        let token = items_api::secrets::read_token(&sdk, arn).await?;
+        state = state.with_api_token(Some(token));
+        tracing::info!("bearer token read from AWS Secrets Manager");
+    }
     if state.api_token.is_none() {
         tracing::warn!(
             "API_TOKEN is not set: anyone who can reach the server can create, replace and delete items"
         );
     }
-    let app = build_app(&config, state)?;
+    Ok(build_app(config, state)?)
+}
+
+async fn serve(config: &Config) -> Result<(), BoxError> {
+    let app = build(config, false).await?;
     let address = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(address).await?;
     tracing::info!(address = %listener.local_addr()?, "listening; docs at /docs/");
@@ -68,6 +91,28 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error + Send + 
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     tracing::info!("shut down");
+    Ok(())
+}
+
+async fn run_lambda(config: &Config) -> Result<(), BoxError> {
+    let app = build(config, true).await?;
+    tracing::info!("serving Lambda invocations");
+    items_api::lambda::run(app).await
+}
+
+/// Replays one event; logs go to stderr, so stdout holds only the response JSON.
+async fn invoke(config: &Config, event: &std::path::Path) -> Result<(), BoxError> {
+    let text = if event.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text
+    } else {
+        std::fs::read_to_string(event)
+            .map_err(|e| format!("cannot read {}: {e}", event.display()))?
+    };
+    let app = build(config, true).await?;
+    let response = items_api::lambda::invoke(app, &text).await?;
+    println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
 }
 

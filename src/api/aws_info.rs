@@ -5,8 +5,8 @@
 
 use super::SERVICE_TAG;
 use crate::app::AppState;
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -97,6 +97,42 @@ impl AwsInfo {
     }
 }
 
+/// The facts of one Lambda invocation, put in the request extensions by `lambda.rs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    pub function_name: Option<String>,
+    pub function_version: Option<String>,
+    pub memory_limit_mb: Option<u32>,
+    pub log_group: Option<String>,
+    pub log_stream: Option<String>,
+    pub lambda_request_id: Option<String>,
+    pub api_request_id: Option<String>,
+    pub stage: Option<String>,
+    pub source_ip: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+impl AwsInfo {
+    /// The start-up facts completed with one invocation's.
+    pub fn with_invocation(&self, invocation: &Invocation) -> Self {
+        let invocation = invocation.clone();
+        Self {
+            in_lambda: true,
+            function_name: invocation.function_name,
+            function_version: invocation.function_version,
+            memory_limit_mb: invocation.memory_limit_mb,
+            log_group: invocation.log_group,
+            log_stream: invocation.log_stream,
+            lambda_request_id: invocation.lambda_request_id,
+            api_request_id: invocation.api_request_id,
+            stage: invocation.stage,
+            source_ip: invocation.source_ip,
+            trace_id: invocation.trace_id,
+            ..self.clone()
+        }
+    }
+}
+
 /// Runtime environment
 ///
 /// Says whether the service runs in AWS Lambda and, if so, which function, region,
@@ -109,6 +145,12 @@ impl AwsInfo {
     tag = SERVICE_TAG,
     responses((status = 200, description = "Where the service runs.", body = AwsInfo)),
 )]
-pub async fn get_aws_info(State(state): State<AppState>) -> Json<AwsInfo> {
-    Json(state.aws_info.as_ref().clone())
+pub async fn get_aws_info(
+    State(state): State<AppState>,
+    invocation: Option<Extension<Invocation>>,
+) -> Json<AwsInfo> {
+    Json(match invocation {
+        Some(Extension(invocation)) => state.aws_info.with_invocation(&invocation),
+        None => state.aws_info.as_ref().clone(),
+    })
 }

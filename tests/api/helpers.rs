@@ -105,6 +105,11 @@ impl TestApp {
         }
     }
 
+    /// The service itself, for adapters such as the Lambda one.
+    pub fn app(&self) -> items_api::app::App {
+        self.app.clone()
+    }
+
     /// Sends a request with the given headers and body.
     pub async fn send(
         &self,
@@ -174,5 +179,67 @@ impl TestApp {
             Body::empty(),
         )
         .await
+    }
+}
+
+/// A `moto_server` (the AWS emulator from PyPI's moto) on 127.0.0.1, stopped on drop.
+/// `make setup` installs it into target/py; `MOTO_SERVER` may name another binary.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/py/bin/moto_server");
+            if std::path::Path::new(venv).exists() {
+                venv.to_owned()
+            } else {
+                "moto_server".to_owned()
+            }
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary} (run `make setup`): {e}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not listen within 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Environment variables that point AWS SDKs at this emulator with fake credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "eu-west-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE".to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "fake-secret-access-key-do-not-leak".to_owned(),
+            ),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

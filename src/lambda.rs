@@ -1,0 +1,248 @@
+//! Everything specific to AWS Lambda: running the router under `lambda_http`, the
+//! stage or base path in front of every path, what `/api/aws-info` reports about an
+//! invocation, and replaying one event offline (`items-api invoke`).
+//!
+//! The router is the very same one the local server uses; this module only adapts
+//! requests on the way in.
+
+use crate::api::aws_info::{AwsInfo, Invocation};
+use crate::app::{App, BasePath};
+use axum::body::Body;
+use axum::http::Uri;
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Adapter, Context, LambdaEvent, RequestExt, Service};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use tower::ServiceExt;
+
+/// Serves Lambda invocations until the runtime stops. State was built once, before
+/// this call: each cold start pays for it once, never each request.
+pub async fn run(app: App) -> Result<(), lambda_http::Error> {
+    lambda_http::run(LambdaService { app }).await
+}
+
+/// Runs one event (any payload `lambda_http` knows: REST v1, HTTP API v2, function
+/// URL, ALB) through the service, as Lambda would, and returns the Lambda response JSON.
+pub async fn invoke(app: App, event: &str) -> Result<serde_json::Value, InvokeError> {
+    let payload: LambdaRequest = serde_json::from_str(event).map_err(InvokeError::Event)?;
+    let mut context = Context::default();
+    context.request_id = format!("invoke-{}", uuid::Uuid::now_v7());
+    let response = Adapter::from(LambdaService { app })
+        .call(LambdaEvent::new(payload, context))
+        .await
+        .unwrap_or_else(|never: Infallible| match never {});
+    serde_json::to_value(response).map_err(InvokeError::Response)
+}
+
+/// Why an event could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error(
+        "the event is not an API Gateway (REST v1 or HTTP API v2), function URL or ALB \
+         request; capture a real event or use the fixtures under tests/events/"
+    )]
+    Event(#[source] serde_json::Error),
+    #[error("the Lambda response does not serialize")]
+    Response(#[source] serde_json::Error),
+}
+
+/// The router as a service of Lambda requests.
+#[derive(Debug, Clone)]
+struct LambdaService {
+    app: App,
+}
+
+impl Service<lambda_http::Request> for LambdaService {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: lambda_http::Request) -> Self::Future {
+        let app = self.app.clone();
+        let request = adapt(request);
+        Box::pin(async move { app.oneshot(request).await })
+    }
+}
+
+/// Moves the base path (stage, custom-domain mapping) out of the URI into a
+/// [`BasePath`], records the invocation's facts, and hands axum its own body type.
+fn adapt(request: lambda_http::Request) -> axum::extract::Request {
+    let (base, app_path) = split_base_path(&request);
+    let invocation = invocation(&request);
+    let (mut parts, body) = request.into_parts();
+    if app_path != parts.uri.path() {
+        let rebuilt = match parts.uri.query() {
+            Some(query) => format!("{app_path}?{query}"),
+            None => app_path,
+        };
+        if let Ok(path_and_query) = rebuilt.parse::<Uri>() {
+            let mut uri = parts.uri.clone().into_parts();
+            uri.path_and_query = path_and_query.into_parts().path_and_query;
+            if let Ok(uri) = Uri::from_parts(uri) {
+                parts.uri = uri;
+            }
+        }
+    }
+    parts.extensions.insert(BasePath::new(&base));
+    parts.extensions.insert(invocation);
+    let body = match body {
+        lambda_http::Body::Text(text) => Body::from(text),
+        lambda_http::Body::Binary(bytes) => Body::from(bytes),
+        _ => Body::empty(),
+    };
+    axum::extract::Request::from_parts(parts, body)
+}
+
+/// `(base path the client used, path within the API)`.
+///
+/// - REST API (v1): with the `{proxy+}` resource the API path is `/` + `proxy`; the
+///   client's full path (`requestContext.path`) minus it is the base: `/prod` on the
+///   execute-api host, the mapping (`/v1`) or nothing on a custom domain.
+/// - HTTP API (v2) and function URLs: a named stage is the first segment of `rawPath`
+///   (aws-lambda-rust-runtime#919); `$default` has none.
+/// - ALB: no base path.
+fn split_base_path(request: &lambda_http::Request) -> (String, String) {
+    let path = request.uri().path().to_owned();
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => {
+            let stage = context.stage.as_deref().filter(|s| *s != "$default");
+            let proxy = request
+                .path_parameters_ref()
+                .and_then(|params| params.first("proxy"));
+            let app_path = match (context.resource_path.as_deref(), proxy) {
+                (Some("/{proxy+}"), Some(proxy)) => format!("/{}", proxy.trim_start_matches('/')),
+                (Some("/"), _) => "/".to_owned(),
+                _ => strip_stage(&path, stage),
+            };
+            let client_path = context.path.as_deref().unwrap_or(&path);
+            let base = match client_path.strip_suffix(app_path.as_str()) {
+                Some(base) => base.to_owned(),
+                None if app_path == "/" => client_path.to_owned(),
+                None => stage.map(|s| format!("/{s}")).unwrap_or_default(),
+            };
+            (base, app_path)
+        }
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            let stage = context.stage.as_deref().filter(|s| *s != "$default");
+            let app_path = strip_stage(&path, stage);
+            let base = if app_path == path {
+                String::new()
+            } else {
+                stage.map(|s| format!("/{s}")).unwrap_or_default()
+            };
+            (base, app_path)
+        }
+        _ => (String::new(), path),
+    }
+}
+
+/// `/prod/api/x` → `/api/x` for stage `prod`; anything else unchanged.
+fn strip_stage(path: &str, stage: Option<&str>) -> String {
+    let Some(stage) = stage else {
+        return path.to_owned();
+    };
+    let prefix = format!("/{stage}");
+    match path.strip_prefix(&prefix) {
+        Some("") => "/".to_owned(),
+        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+/// The facts of this invocation that `/api/aws-info` and the request log report.
+fn invocation(request: &lambda_http::Request) -> Invocation {
+    let lambda = request.lambda_context_ref();
+    let mut invocation = Invocation {
+        lambda_request_id: lambda
+            .map(|c| c.request_id.clone())
+            .filter(|id| !id.is_empty()),
+        trace_id: lambda.and_then(|c| c.xray_trace_id.clone()),
+        function_name: lambda
+            .map(|c| c.env_config.function_name.clone())
+            .filter(|s| !s.is_empty()),
+        function_version: lambda
+            .map(|c| c.env_config.version.clone())
+            .filter(|s| !s.is_empty()),
+        memory_limit_mb: lambda
+            .and_then(|c| u32::try_from(c.env_config.memory).ok())
+            .filter(|m| *m > 0),
+        log_group: lambda
+            .map(|c| c.env_config.log_group.clone())
+            .filter(|s| !s.is_empty()),
+        log_stream: lambda
+            .map(|c| c.env_config.log_stream.clone())
+            .filter(|s| !s.is_empty()),
+        ..Invocation::default()
+    };
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => {
+            invocation.api_request_id = context.request_id.clone();
+            invocation.stage = context.stage.clone();
+            invocation.source_ip = context.identity.source_ip.clone();
+        }
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            invocation.api_request_id = context.request_id.clone();
+            invocation.stage = context.stage.clone();
+            invocation.source_ip = context.http.source_ip.clone();
+        }
+        _ => {
+            // ALB: the client is the first address of X-Forwarded-For.
+            invocation.source_ip = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|ip| ip.trim().to_owned());
+        }
+    }
+    invocation
+}
+
+/// What is known about the Lambda environment at a cold start, from a fixed allow-list
+/// of the variables Lambda sets. Nothing else of the environment is read.
+pub fn environment(region: Option<String>, execution_env: Option<String>) -> AwsInfo {
+    AwsInfo {
+        in_lambda: true,
+        region,
+        // AWS_EXECUTION_ENV is `AWS_Lambda_<runtime>`, e.g. `AWS_Lambda_provided.al2023`.
+        runtime: execution_env.map(|env| {
+            env.strip_prefix("AWS_Lambda_")
+                .map(str::to_owned)
+                .unwrap_or(env)
+        }),
+        architecture: Some(std::env::consts::ARCH.to_owned()),
+        ..AwsInfo::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_are_stripped_only_as_whole_segments() {
+        assert_eq!(strip_stage("/prod/api/x", Some("prod")), "/api/x");
+        assert_eq!(strip_stage("/prod", Some("prod")), "/");
+        assert_eq!(strip_stage("/production/x", Some("prod")), "/production/x");
+        assert_eq!(strip_stage("/api/x", None), "/api/x");
+    }
+
+    #[test]
+    fn runtime_drops_the_execution_env_prefix() {
+        let info = environment(
+            Some("eu-west-1".to_owned()),
+            Some("AWS_Lambda_provided.al2023".to_owned()),
+        );
+        assert_eq!(info.runtime.as_deref(), Some("provided.al2023"));
+        assert_eq!(info.region.as_deref(), Some("eu-west-1"));
+        assert!(info.in_lambda);
+    }
+}

@@ -1,0 +1,199 @@
+//! `items-api invoke`: one event through the real binary, its allow-listed aws-info,
+//! and the bearer token from AWS Secrets Manager (against moto_server).
+
+use crate::helpers::Moto;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_items-api");
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/events");
+
+/// Secrets that must never appear in a response or a log line.
+const SECRETS: [(&str, &str); 5] = [
+    ("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "fake-secret-access-key-do-not-leak",
+    ),
+    ("AWS_SESSION_TOKEN", "fake-session-token-do-not-leak"),
+    ("API_TOKEN", "fixture-token"),
+    ("SOME_APP_SECRET", "another-secret-value-do-not-leak"),
+];
+
+fn invoke(event: &str, env: &[(&str, String)], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("invoke")
+        .arg(if stdin.is_some() {
+            "-".to_owned()
+        } else {
+            format!("{EVENTS}/{event}")
+        })
+        .env_clear()
+        .env("DATABASE_PATH", ":memory:")
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .expect("stdin takes the event");
+    drop(input);
+    child.wait_with_output().expect("the binary finishes")
+}
+
+fn response(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is the Lambda response JSON")
+}
+
+fn body(response: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(response["body"].as_str().expect("text body")).expect("JSON body")
+}
+
+#[test]
+fn invoke_prints_the_lambda_response_and_logs_to_stderr() {
+    let output = invoke("http-v2-get-health.json", &[], None);
+    let response = response(&output);
+    assert_eq!(response["statusCode"], 200);
+    assert_eq!(body(&response)["status"], "ok");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "request completed")
+        .unwrap_or_else(|| panic!("no request log line in: {logs}"));
+    assert!(
+        line["span"]["lambda_request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("invoke-")),
+        "{line}"
+    );
+}
+
+#[test]
+fn invoke_reads_the_event_from_stdin() {
+    let event = std::fs::read_to_string(format!("{EVENTS}/alb-get-health.json")).expect("fixture");
+    assert_eq!(response(&invoke("-", &[], Some(&event)))["statusCode"], 200);
+}
+
+#[test]
+fn invoke_of_a_non_http_event_fails_with_a_message() {
+    let output = invoke("-", &[], Some(r#"{"Records": []}"#));
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not an API Gateway"));
+}
+
+#[test]
+fn no_secret_of_the_environment_reaches_a_response_or_a_log_line() {
+    let mut env: Vec<(&str, String)> = SECRETS.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    env.extend([
+        ("AWS_REGION", "eu-west-1".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "items-api-test".to_owned()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
+    ]);
+    for event in [
+        "rest-v1-aws-info.json",
+        "http-v2-named-stage-aws-info.json",
+        "rest-v1-create-item.json",
+        "rest-v1-get-openapi.json",
+    ] {
+        let output = invoke(event, &env, None);
+        let response = response(&output);
+        let everything = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for (name, secret) in SECRETS {
+            assert!(
+                !everything.contains(secret),
+                "{name} leaked through {event}"
+            );
+        }
+        if event.contains("aws-info") {
+            let info = body(&response);
+            assert_eq!(info["in_lambda"], true);
+            assert_eq!(info["region"], "eu-west-1");
+            assert_eq!(info["runtime"], "provided.al2023");
+            let allowed = [
+                "in_lambda",
+                "function_name",
+                "function_version",
+                "memory_limit_mb",
+                "region",
+                "runtime",
+                "architecture",
+                "log_group",
+                "log_stream",
+                "lambda_request_id",
+                "api_request_id",
+                "stage",
+                "source_ip",
+                "trace_id",
+            ];
+            for key in info.as_object().expect("object").keys() {
+                assert!(
+                    allowed.contains(&key.as_str()),
+                    "{key} is not on the allow-list"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_comes_from_secrets_manager_when_its_arn_is_set() {
+    let moto = Moto::start();
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "AKIAFAKE", "fake", None, None, "test",
+        ))
+        .build();
+    let secret = aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name("items-api/token")
+        .secret_string("fixture-token\n")
+        .send()
+        .await
+        .expect("moto creates the secret");
+    let arn = secret.arn().expect("an ARN").to_owned();
+
+    let mut env = moto.env();
+    env.push(("API_TOKEN_SECRET_ARN", arn.clone()));
+    // The fixture carries `Authorization: Bearer fixture-token`: accepted.
+    let created = response(&invoke("rest-v1-create-item.json", &env, None));
+    assert_eq!(created["statusCode"], 201, "{created}");
+    // Without it: 401.
+    let event =
+        std::fs::read_to_string(format!("{EVENTS}/rest-v1-create-item.json")).expect("fixture");
+    let mut without: serde_json::Value = serde_json::from_str(&event).expect("JSON");
+    for map in ["headers", "multiValueHeaders"] {
+        without[map]
+            .as_object_mut()
+            .expect("map")
+            .remove("Authorization");
+    }
+    let denied = response(&invoke("-", &env, Some(&without.to_string())));
+    assert_eq!(denied["statusCode"], 401);
+
+    // A missing secret stops start-up with a clear message rather than opening writes.
+    env.retain(|(k, _)| *k != "API_TOKEN_SECRET_ARN");
+    env.push(("API_TOKEN_SECRET_ARN", format!("{arn}-missing")));
+    let output = invoke("rest-v1-create-item.json", &env, None);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read secret"));
+}

@@ -1,0 +1,221 @@
+//! Lambda events of every payload kind, run through the same router in-process, and
+//! the `invoke` subcommand with secrets in its environment.
+
+use crate::helpers::TestApp;
+use base64::Engine as _;
+use items_api::config::Config;
+use serde_json::Value;
+
+const TOKEN: &str = "fixture-token";
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/events");
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(format!("{EVENTS}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn app() -> TestApp {
+    TestApp::with_config(Config {
+        api_token: Some(TOKEN.to_owned()),
+        ..Config::default()
+    })
+}
+
+async fn invoke(app: &TestApp, name: &str) -> Value {
+    items_api::lambda::invoke(app.app(), &event(name))
+        .await
+        .expect("the event runs")
+}
+
+/// A REST v1 response's single header value.
+fn v1_header<'a>(response: &'a Value, name: &str) -> &'a str {
+    let values = response["multiValueHeaders"][name]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {name}: {response}"));
+    assert_eq!(values.len(), 1, "{name}: {values:?}");
+    values[0].as_str().expect("text")
+}
+
+fn body_json(response: &Value) -> Value {
+    assert_eq!(response["isBase64Encoded"], false, "{response}");
+    serde_json::from_str(response["body"].as_str().expect("a text body")).expect("JSON body")
+}
+
+#[tokio::test]
+async fn rest_v1_docs_work_under_the_stage_prefix() {
+    let app = app();
+    let redirect = invoke(&app, "rest-v1-get-docs.json").await;
+    assert_eq!(redirect["statusCode"], 308);
+    // From https://host/prod/docs, "docs/" resolves to /prod/docs/.
+    assert_eq!(v1_header(&redirect, "location"), "docs/");
+
+    let index = invoke(&app, "rest-v1-get-docs-index.json").await;
+    assert_eq!(index["statusCode"], 200);
+    assert!(v1_header(&index, "content-type").starts_with("text/html"));
+    let html = index["body"].as_str().expect("text");
+    assert!(
+        html.contains("swagger-ui") && !html.contains("\"/"),
+        "relative assets only"
+    );
+
+    let spec = invoke(&app, "rest-v1-get-openapi.json").await;
+    assert_eq!(spec["statusCode"], 200);
+    let document = body_json(&spec);
+    assert_eq!(
+        document["servers"],
+        serde_json::json!([{"url": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}]),
+        "Try it out calls the deployed stage"
+    );
+    assert_eq!(document["info"]["title"], "Items API");
+
+    let redoc = invoke(&app, "rest-v1-get-redoc.json").await;
+    assert_eq!(redoc["statusCode"], 200);
+    assert!(
+        redoc["body"]
+            .as_str()
+            .expect("text")
+            .contains(r#"spec-url="openapi.json""#)
+    );
+}
+
+#[tokio::test]
+async fn rest_v1_binary_assets_are_base64_encoded() {
+    let favicon = invoke(&app(), "rest-v1-get-favicon.json").await;
+    assert_eq!(favicon["statusCode"], 200);
+    assert_eq!(favicon["isBase64Encoded"], true);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(favicon["body"].as_str().expect("text"))
+        .expect("base64");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[tokio::test]
+async fn rest_v1_root_links_carry_the_stage() {
+    let welcome = invoke(&app(), "rest-v1-get-root.json").await;
+    assert_eq!(welcome["statusCode"], 200);
+    let body = body_json(&welcome);
+    assert_eq!(body["docs_url"], "/prod/docs/");
+    assert_eq!(body["openapi_url"], "/prod/openapi.json");
+}
+
+#[tokio::test]
+async fn rest_v1_create_item_answers_201_with_a_staged_location() {
+    let app = app();
+    let created = invoke(&app, "rest-v1-create-item.json").await;
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let item = body_json(&created);
+    assert_eq!(item["name"], "Test Item");
+    assert_eq!(
+        v1_header(&created, "location"),
+        format!("/prod/api/items/{}", item["id"].as_str().expect("id"))
+    );
+    assert_eq!(v1_header(&created, "content-type"), "application/json");
+    // The item is really stored: the same router reads it back.
+    let read = app
+        .get(&format!("/api/items/{}", item["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(read.json(), item);
+}
+
+#[tokio::test]
+async fn rest_v1_base64_bodies_are_decoded() {
+    let created = invoke(&app(), "rest-v1-create-item-base64.json").await;
+    assert_eq!(created["statusCode"], 201, "{created}");
+    assert_eq!(body_json(&created)["name"], "Base64 Item");
+}
+
+#[tokio::test]
+async fn rest_v1_multi_value_query_and_headers_reach_the_router() {
+    let response = invoke(&app(), "rest-v1-list-items-multi-value.json").await;
+    assert_eq!(
+        response["statusCode"], 422,
+        "limit=2&limit=3 is repeated: {response}"
+    );
+    assert_eq!(
+        v1_header(&response, "content-type"),
+        "application/problem+json"
+    );
+    let problem = body_json(&response);
+    assert_eq!(problem["errors"][0]["field"], "limit");
+    assert_eq!(problem["instance"], "/api/items");
+    // One of the two X-Request-Id values is the request id, the same in body and header.
+    let request_id = v1_header(&response, "x-request-id");
+    assert!(
+        ["first-id", "second-id"].contains(&request_id),
+        "{request_id}"
+    );
+    assert_eq!(problem["request_id"], request_id);
+}
+
+#[tokio::test]
+async fn rest_v1_aws_info_reports_the_invocation() {
+    let info = body_json(&invoke(&app(), "rest-v1-aws-info.json").await);
+    assert_eq!(info["in_lambda"], true);
+    assert_eq!(info["stage"], "prod");
+    assert_eq!(info["source_ip"], "203.0.113.7");
+    assert_eq!(
+        info["api_request_id"],
+        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    );
+    assert!(
+        info["lambda_request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("invoke-"))
+    );
+}
+
+#[tokio::test]
+async fn http_api_v2_default_stage() {
+    let health = invoke(&app(), "http-v2-get-health.json").await;
+    assert_eq!(health["statusCode"], 200);
+    assert_eq!(health["headers"]["content-type"], "application/json");
+    assert_eq!(body_json(&health)["status"], "ok");
+}
+
+#[tokio::test]
+async fn http_api_v2_named_stage_is_stripped_from_the_path() {
+    let info = invoke(&app(), "http-v2-named-stage-aws-info.json").await;
+    assert_eq!(info["statusCode"], 200, "{info}");
+    let body = body_json(&info);
+    assert_eq!(body["stage"], "prod");
+    assert_eq!(body["api_request_id"], "JKJaXmPLvHcESHA=");
+}
+
+#[tokio::test]
+async fn http_api_v2_repeated_query_keys_are_seen() {
+    let response = invoke(&app(), "http-v2-list-items-repeated-query.json").await;
+    assert_eq!(response["statusCode"], 422);
+    assert_eq!(
+        body_json(&response)["errors"][0]["message"],
+        "must be given at most once"
+    );
+}
+
+#[tokio::test]
+async fn function_url_create_item_has_no_prefix() {
+    let created = invoke(&app(), "function-url-create-item.json").await;
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let item = body_json(&created);
+    assert_eq!(
+        created["headers"]["location"],
+        format!("/api/items/{}", item["id"].as_str().expect("id"))
+    );
+}
+
+#[tokio::test]
+async fn alb_requests_are_served() {
+    let app = app();
+    let health = invoke(&app, "alb-get-health.json").await;
+    assert_eq!(health["statusCode"], 200);
+    assert_eq!(body_json(&health)["store"]["status"], "ok");
+    let missing = invoke(&app, "alb-get-missing-item.json").await;
+    assert_eq!(missing["statusCode"], 404);
+    assert_eq!(body_json(&missing)["title"], "Not Found");
+}
+
+#[tokio::test]
+async fn an_event_of_no_known_kind_is_a_clear_error() {
+    let error = items_api::lambda::invoke(app().app(), r#"{"hello": "world"}"#)
+        .await
+        .expect_err("not an HTTP event");
+    assert!(error.to_string().contains("not an API Gateway"), "{error}");
+}
