@@ -28,6 +28,9 @@ pub enum Command {
         /// The event: API Gateway REST (v1), HTTP API (v2), function URL or ALB.
         event: PathBuf,
     },
+    /// Create the DynamoDB table ITEMS_TABLE names, with the key schema the store
+    /// expects (for local emulators; on AWS the SAM template creates it).
+    CreateTable,
     /// Print the OpenAPI document the code generates (compare it with openapi.yaml).
     Openapi {
         /// Output format.
@@ -58,6 +61,17 @@ pub struct Config {
     /// throw-away database).
     #[arg(long, env = "DATABASE_PATH", default_value = DEFAULT_DATABASE_PATH, global = true)]
     pub database_path: PathBuf,
+
+    /// DynamoDB table of the items. Set: items live in DynamoDB (the SDK's usual
+    /// variables choose region, credentials and endpoint, e.g. AWS_ENDPOINT_URL_DYNAMODB
+    /// for an emulator). Unset: the SQLite file.
+    #[arg(long, env = "ITEMS_TABLE", global = true)]
+    pub items_table: Option<String>,
+
+    /// Longest an item-store call may take, retries included, in milliseconds; past it
+    /// the request answers 503.
+    #[arg(long, env = "STORE_TIMEOUT_MS", default_value_t = DEFAULT_STORE_TIMEOUT_MS, global = true)]
+    pub store_timeout_ms: u64,
 
     /// Bearer token that writes (POST, PUT, DELETE) must present. Unset: writes are open.
     #[arg(long, env = "API_TOKEN", hide_env_values = true, global = true)]
@@ -174,6 +188,8 @@ impl Default for Config {
             host: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
             database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
+            items_table: None,
+            store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             api_token: None,
             cors_allow_origins: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -195,6 +211,7 @@ impl Default for Config {
 const DEFAULT_PORT: u16 = 8000;
 const DEFAULT_DATABASE_PATH: &str = "items.db";
 const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+const DEFAULT_STORE_TIMEOUT_MS: u64 = 3000;
 
 #[cfg(test)]
 mod tests {

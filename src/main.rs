@@ -6,7 +6,7 @@ use items_api::api;
 use items_api::app::{App, AppState, build_app};
 use items_api::config::{Cli, Command, Config, DocumentFormat};
 use items_api::error::error_chain;
-use items_api::store::{ItemStore, SqliteStore};
+use items_api::store::{DynamoDbStore, ItemStore, SqliteStore};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
     let config = cli.config;
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { format } => print_openapi(format),
+        Command::CreateTable => create_table(&config).await,
         Command::Invoke { event } => {
             items_api::telemetry::init_to(&config, items_api::telemetry::Output::Stderr);
             invoke(&config, &event).await
@@ -56,18 +57,51 @@ fn print_openapi(format: DocumentFormat) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The AWS SDK configuration, loaded once: the SDK's own variables (region,
+/// credentials, endpoint) plus a bounded timeout and standard-mode retries.
+async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
+    let total = std::time::Duration::from_millis(config.store_timeout_ms);
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(total.min(std::time::Duration::from_secs(1)))
+        .operation_attempt_timeout(total / 2)
+        .operation_timeout(total)
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
 /// Builds everything a request needs, once: store, token, router. `lambda` says
 /// whether it will serve Lambda events (for real, or replayed by `invoke`).
 async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
-    let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::open(&config.database_path)?);
-    tracing::info!(path = %config.database_path.display(), "SQLite item store open");
+    let needs_aws = config.items_table.is_some() || config.api_token_secret_arn.is_some();
+    let sdk = if needs_aws {
+        Some(aws_sdk_config(config).await)
+    } else {
+        None
+    };
+    let store: Arc<dyn ItemStore> = match (&config.items_table, &sdk) {
+        (Some(table), Some(sdk)) => {
+            tracing::info!(table, "DynamoDB item store");
+            Arc::new(DynamoDbStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+            ))
+        }
+        _ => {
+            let store = SqliteStore::open(&config.database_path)?;
+            tracing::info!(path = %config.database_path.display(), "SQLite item store open");
+            Arc::new(store)
+        }
+    };
     let mut state = AppState::new(config, store);
     if lambda {
         state = state.in_lambda(config);
     }
-    if let Some(arn) = &config.api_token_secret_arn {
-        let sdk = aws_config::load_from_env().await;
-        let token = items_api::secrets::read_token(&sdk, arn).await?;
+    if let (Some(arn), Some(sdk)) = (&config.api_token_secret_arn, &sdk) {
+        let token = items_api::secrets::read_token(sdk, arn).await?;
         state = state.with_api_token(Some(token));
         tracing::info!("bearer token read from AWS Secrets Manager");
     }
@@ -77,6 +111,17 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
         );
     }
     Ok(build_app(config, state)?)
+}
+
+async fn create_table(config: &Config) -> Result<(), BoxError> {
+    let table = config
+        .items_table
+        .as_deref()
+        .ok_or("set ITEMS_TABLE to the table to create")?;
+    let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config(config).await);
+    DynamoDbStore::create_table(&client, table).await?;
+    println!("created DynamoDB table {table}");
+    Ok(())
 }
 
 async fn serve(config: &Config) -> Result<(), BoxError> {

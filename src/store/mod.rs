@@ -1,12 +1,14 @@
 //! Item storage behind one trait, so the API runs on SQLite locally and on other
 //! backends on AWS without a handler knowing which.
 
+pub mod dynamodb;
 pub mod sqlite;
 
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest};
 use async_trait::async_trait;
 use std::time::Duration;
 
+pub use dynamodb::DynamoDbStore;
 pub use sqlite::SqliteStore;
 
 /// What went wrong in storage. It knows nothing of HTTP; `error.rs` maps it.

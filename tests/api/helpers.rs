@@ -191,6 +191,15 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_on(port)
+    }
+
+    /// A fresh, empty emulator on `port` (to restart one that was stopped).
+    pub fn start_on(port: u16) -> Self {
         let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
             let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/py/bin/moto_server");
             if std::path::Path::new(venv).exists() {
@@ -199,10 +208,6 @@ impl Moto {
                 "moto_server".to_owned()
             }
         });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let child = std::process::Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
@@ -234,6 +239,23 @@ impl Moto {
                 "fake-secret-access-key-do-not-leak".to_owned(),
             ),
         ]
+    }
+}
+
+impl Moto {
+    /// Stops the emulator now (its data is gone).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("endpoint has a port")
     }
 }
 

@@ -7,6 +7,7 @@ mod contract;
 mod cors;
 mod docs;
 mod errors;
+mod faults;
 mod helpers;
 mod invoke;
 mod items;

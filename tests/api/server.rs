@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const BINARY: &str = env!("CARGO_BIN_EXE_items-api");
 
 /// A running `items-api` on 127.0.0.1 with a random port, its JSON log lines readable.
-struct Server {
+pub struct Server {
     child: Child,
     address: SocketAddr,
     logs: Receiver<serde_json::Value>,
@@ -20,17 +20,25 @@ struct Server {
 
 impl Server {
     fn start(database: &Path, token: Option<&str>) -> Self {
+        let mut env = vec![("DATABASE_PATH", database.display().to_string())];
+        if let Some(token) = token {
+            env.push(("API_TOKEN", token.to_owned()));
+        }
+        Self::with_env(&env)
+    }
+
+    /// Starts the binary with only these variables (and PORT=0, JSON logs) set.
+    pub fn with_env(env: &[(&str, String)]) -> Self {
         let mut command = Command::new(BINARY);
         command
             .env_clear()
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
-            .env("DATABASE_PATH", database)
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let Some(token) = token {
-            command.env("API_TOKEN", token);
+        for (name, value) in env {
+            command.env(name, value);
         }
         let mut child = command.spawn().expect("the binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -64,7 +72,7 @@ impl Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
@@ -85,6 +93,14 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Every log line received so far, as text (for failure messages).
+    pub fn drain_logs(&self) -> String {
+        self.logs
+            .try_iter()
+            .map(|line| line.to_string() + "\n")
+            .collect()
     }
 
     fn signal(&self, signal: &str) {
@@ -117,7 +133,7 @@ impl Drop for Server {
     }
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .build()

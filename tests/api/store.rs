@@ -4,7 +4,7 @@
 //! promise in the `ItemStore` docs has a test here.
 
 use items_api::domain::{Cursor, Item, ItemFields, ItemId, NewItem, PageRequest};
-use items_api::store::{ItemStore, SqliteStore, StoreError};
+use items_api::store::{DynamoDbStore, ItemStore, SqliteStore, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -234,7 +234,9 @@ macro_rules! conformance_suite {
                 ($name:ident) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
-                        let store: Arc<dyn ItemStore> = $factory.await;
+                        // The guard keeps what the store needs (an emulator) alive.
+                        let (store, _guard): (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) =
+                            $factory.await;
                         super::$name(store).await;
                     }
                 };
@@ -255,11 +257,55 @@ macro_rules! conformance_suite {
     };
 }
 
-async fn sqlite_in_memory() -> Arc<dyn ItemStore> {
-    Arc::new(SqliteStore::in_memory().expect("in-memory SQLite"))
+async fn sqlite_in_memory() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) {
+    (
+        Arc::new(SqliteStore::in_memory().expect("in-memory SQLite")),
+        Box::new(()),
+    )
+}
+
+/// A DynamoDB client for `endpoint` with fake credentials, as the service builds one.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "AKIAFAKE", "fake", None, None, "test",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A DynamoDB store over a fresh table in its own moto_server.
+async fn dynamodb_on_moto() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) {
+    let moto = crate::helpers::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    DynamoDbStore::create_table(&client, "items")
+        .await
+        .expect("moto creates the table");
+    (
+        Arc::new(DynamoDbStore::new(client, "items")),
+        Box::new(moto),
+    )
 }
 
 conformance_suite!(sqlite, sqlite_in_memory());
+conformance_suite!(dynamodb, dynamodb_on_moto());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_missing_table_is_unavailable_not_a_bug() {
+    let moto = crate::helpers::Moto::start();
+    let store = DynamoDbStore::new(dynamodb_client(&moto.endpoint), "no-such-table");
+    assert!(matches!(
+        store.check().await,
+        Err(StoreError::Unavailable { .. })
+    ));
+    assert!(matches!(
+        store.get(ItemId::generate()).await,
+        Err(StoreError::Unavailable { .. })
+    ));
+}
 
 #[tokio::test]
 async fn sqlite_file_keeps_items_across_reopening() {

@@ -1,0 +1,93 @@
+//! The DynamoDB store going away and coming back while the server runs.
+
+use crate::helpers::Moto;
+use crate::server::{Server, client};
+use crate::store::dynamodb_client;
+use items_api::store::DynamoDbStore;
+use std::time::{Duration, Instant};
+
+async fn create_item(server: &Server) -> reqwest::Response {
+    client()
+        .post(server.url("/api/items"))
+        .json(&serde_json::json!({"name": "during a fault"}))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
+    let mut moto = Moto::start();
+    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items")
+        .await
+        .expect("table");
+    let mut env = moto.env();
+    env.extend([
+        ("ITEMS_TABLE", "items".to_owned()),
+        ("STORE_TIMEOUT_MS", "1000".to_owned()),
+    ]);
+    let server = Server::with_env(&env);
+    assert_eq!(create_item(&server).await.status(), 201);
+
+    moto.stop();
+    // Requests keep flowing: every one is a bounded 503 problem, never a 500 or a hang.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = create_item(&server).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bounded by STORE_TIMEOUT_MS: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.expect("problem JSON");
+        assert_eq!(problem["status"], 503);
+        let listed = client()
+            .get(server.url("/api/items"))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(listed.status(), 503);
+    }
+    let health = client()
+        .get(server.url("/api/health"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.expect("JSON");
+    assert_eq!(
+        body["store"],
+        serde_json::json!({"backend": "dynamodb", "status": "unavailable", "latency_ms": body["store"]["latency_ms"]})
+    );
+
+    // The emulator comes back (empty, as moto keeps nothing): recreate the table.
+    let moto = Moto::start_on(moto.port());
+    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items")
+        .await
+        .expect("table");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let health = client()
+            .get(server.url("/api/health"))
+            .send()
+            .await
+            .expect("answers");
+        if health.status() == 200 {
+            break;
+        }
+        let text = health.text().await.unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "the service did not recover by itself: {text}\n{}",
+            server.drain_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(create_item(&server).await.status(), 201);
+}
