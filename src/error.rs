@@ -379,6 +379,12 @@ pub struct UnsupportedMediaType(#[allow(dead_code)] Problem);
 #[response(content_type = "application/problem+json")]
 pub struct ValidationFailed(#[allow(dead_code)] Problem);
 
+/// Too many requests: a deployed stage's throttling limit (API Gateway answers this,
+/// before the service sees the request); retry with backoff.
+#[derive(Debug, ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct TooManyRequests(#[allow(dead_code)] Problem);
+
 /// The item store cannot answer now; retry after the `Retry-After` delay.
 #[derive(Debug, ToResponse)]
 #[response(

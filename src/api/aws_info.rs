@@ -143,7 +143,11 @@ impl AwsInfo {
     path = "/api/aws-info",
     operation_id = "getAwsInfo",
     tag = SERVICE_TAG,
-    responses((status = 200, description = "Where the service runs.", body = AwsInfo)),
+    security(()),
+    responses(
+        (status = 200, description = "Where the service runs.", body = AwsInfo),
+        (status = 429, response = crate::error::TooManyRequests),
+    ),
 )]
 pub async fn get_aws_info(
     State(state): State<AppState>,

@@ -20,10 +20,12 @@ use axum::response::IntoResponse;
     path = "/api/items",
     operation_id = "listItems",
     tag = ITEMS_TAG,
+    security(()),
     params(ListItemsQuery),
     responses(
         (status = 200, description = "One page of items.", body = ItemPage),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
@@ -61,6 +63,7 @@ pub async fn list_items(
         (status = 413, response = crate::error::PayloadTooLarge),
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
@@ -89,11 +92,13 @@ pub async fn create_item(
     path = "/api/items/{item_id}",
     operation_id = "getItem",
     tag = ITEMS_TAG,
+    security(()),
     params(("item_id" = crate::domain::ItemId, Path, description = "The item's id.")),
     responses(
         (status = 200, description = "The item.", body = Item),
         (status = 404, response = crate::error::ItemNotFound),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
@@ -124,6 +129,7 @@ pub async fn get_item(
         (status = 413, response = crate::error::PayloadTooLarge),
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
@@ -152,6 +158,7 @@ pub async fn replace_item(
         (status = 401, response = crate::error::Unauthorized),
         (status = 404, response = crate::error::ItemNotFound),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]

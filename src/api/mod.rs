@@ -36,8 +36,23 @@ Every error is an RFC 9457 `application/problem+json` document that carries the 
 request id; every response also carries it in the `x-request-id` header (send your own \
 to correlate). Besides the responses listed per operation, any path answers `404` \
 when no route matches it and `405` with an `Allow` header when the route does not \
-support the method, both as problem documents.",
+support the method, both as problem documents.\n\n\
+The served document (`/openapi.json`) lists one server: the base URL you called it \
+through, so its \"Try it out\" and generated clients reach the same deployment.",
         license(name = "MIT", identifier = "MIT"),
+        contact(name = "items-api maintainers"),
+    ),
+    servers(
+        (url = "http://127.0.0.1:8000", description = "A local server (`cargo run`)."),
+        (
+            url = "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+            description = "A stage deployed with template.yaml (the `ApiUrl` output).",
+            variables(
+                ("api_id" = (default = "abc123defg", description = "The REST API's id.")),
+                ("region" = (default = "eu-west-1", description = "The AWS region.")),
+                ("stage" = (default = "prod", description = "The stage name (`StageName` parameter)."))
+            )
+        ),
     ),
     tags(
         (name = "items", description = "Create, read, replace, delete and list items."),
@@ -51,6 +66,7 @@ support the method, both as problem documents.",
         error::UnsupportedMediaType,
         error::ValidationFailed,
         error::StoreUnavailable,
+        error::TooManyRequests,
     )),
     modifiers(&BearerAuth),
 )]

@@ -38,7 +38,11 @@ pub struct Welcome {
     path = "/",
     operation_id = "getWelcome",
     tag = SERVICE_TAG,
-    responses((status = 200, description = "The service and its documentation links.", body = Welcome)),
+    security(()),
+    responses(
+        (status = 200, description = "The service and its documentation links.", body = Welcome),
+        (status = 429, response = crate::error::TooManyRequests),
+    ),
 )]
 pub async fn get_welcome(base: BasePath) -> Json<Welcome> {
     let base = base.as_str();
