@@ -11,7 +11,7 @@ PY_STAMP := $(PY)/.installed
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup test fmt lint unit template contract contract-lambda contract-self-test package run openapi clean-tools
+.PHONY: help setup test fmt lint unit template contract contract-lambda contract-self-test clients package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +26,7 @@ $(PY_STAMP): tests/tools/requirements.txt
 	$(PY)/bin/pip install --quiet --disable-pip-version-check -r tests/tools/requirements.txt
 	touch $@
 
-test: setup fmt lint unit template contract contract-lambda contract-self-test package ## Everything CI checks
+test: setup fmt lint unit template contract contract-lambda contract-self-test clients package ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -50,6 +50,9 @@ contract-lambda: ## Contract tests through the local Lambda emulation (cargo lam
 
 contract-self-test: ## Prove the contract tests fail on a broken handler
 	contract-tests/self-test.sh
+
+clients: ## Spec linters, generated Python/TypeScript clients' scenarios, browser test of /docs and /redoc
+	tests/clients/run.sh
 
 package: $(PY_STAMP) ## sam build the arm64 Lambda package and print its sizes
 	sam build --template template.yaml --build-dir target/sam-build

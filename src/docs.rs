@@ -39,6 +39,8 @@ pub enum DocsError {
         "REDOC_SCRIPT_URL was changed, so REDOC_SCRIPT_INTEGRITY must be set too (its sha384 hash, or `none`)"
     )]
     RedocIntegrityMissing,
+    #[error("REDOC_SCRIPT_URL {0:?} cannot be used in a Content-Security-Policy header")]
+    RedocScriptUrl(String),
     #[error("the OpenAPI document does not serialize")]
     Serialize(#[source] serde_json::Error),
 }
@@ -54,6 +56,8 @@ struct DocsInner {
     document: serde_json::Value,
     swagger: Arc<utoipa_swagger_ui::Config<'static>>,
     redoc_page: String,
+    /// Content-Security-Policy of the ReDoc page.
+    redoc_csp: HeaderValue,
     redoc_bundle: Option<axum::body::Bytes>,
 }
 
@@ -97,11 +101,13 @@ impl DocsState {
             },
             None => ScriptTag::external(config)?,
         };
+        let redoc_csp = redoc_content_security_policy(&script)?;
         Ok(Self {
             inner: Arc::new(DocsInner {
                 document,
                 swagger: Arc::new(swagger),
                 redoc_page: redoc_page(&script),
+                redoc_csp,
                 redoc_bundle,
             }),
         })
@@ -158,6 +164,28 @@ fn redoc_page(script: &ScriptTag) -> String {
 "#,
         src = html_attribute(&script.src),
     )
+}
+
+/// The ReDoc page may load its script (from the service, or the configured origin),
+/// the document and nothing else. ReDoc's footer links an image on Redocly's CDN;
+/// `img-src` keeps browsers from requesting it, so a self-hosted page makes no
+/// request outside the service. ReDoc styles itself inline and searches in a blob:
+/// worker.
+fn redoc_content_security_policy(script: &ScriptTag) -> Result<HeaderValue, DocsError> {
+    let script_src = match script.src.parse::<axum::http::Uri>() {
+        Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => format!(
+            "'self' {}://{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority().map(|a| a.as_str()).unwrap_or_default()
+        ),
+        _ => "'self'".to_owned(),
+    };
+    let policy = format!(
+        "default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; \
+         object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+    );
+    HeaderValue::try_from(policy).map_err(|_| DocsError::RedocScriptUrl(script.src.clone()))
 }
 
 fn html_attribute(value: &str) -> String {
@@ -297,8 +325,12 @@ fn swagger(docs: &DocsState, file: &str) -> Response {
     }
 }
 
-async fn redoc(Extension(docs): Extension<DocsState>) -> Html<String> {
-    Html(docs.inner.redoc_page.clone())
+async fn redoc(Extension(docs): Extension<DocsState>) -> Response {
+    (
+        [(header::CONTENT_SECURITY_POLICY, docs.inner.redoc_csp.clone())],
+        Html(docs.inner.redoc_page.clone()),
+    )
+        .into_response()
 }
 
 async fn redoc_bundle(Extension(docs): Extension<DocsState>) -> Response {
@@ -348,5 +380,20 @@ mod tests {
         let page = redoc_page(&ScriptTag::external(&Config::default()).expect("default is pinned"));
         assert!(page.contains(REDOC_CDN_INTEGRITY));
         assert!(page.contains(r#"spec-url="openapi.json""#));
+    }
+
+    #[test]
+    fn redoc_policy_allows_only_the_script_origin() {
+        let cdn = ScriptTag::external(&Config::default()).expect("default is pinned");
+        let policy = redoc_content_security_policy(&cdn).expect("valid header");
+        let policy = policy.to_str().expect("ASCII");
+        assert!(policy.contains("script-src 'self' https://cdn.jsdelivr.net;"), "{policy}");
+        assert!(policy.contains("img-src 'self' data:;"), "{policy}");
+        let own = ScriptTag {
+            src: "redoc/redoc.standalone.js".to_owned(),
+            integrity: None,
+        };
+        let policy = redoc_content_security_policy(&own).expect("valid header");
+        assert!(policy.to_str().expect("ASCII").contains("script-src 'self';"));
     }
 }

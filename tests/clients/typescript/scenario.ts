@@ -1,0 +1,94 @@
+// Drives a running Items API through openapi-fetch, typed by openapi-typescript from
+// openapi.yaml. Usage: node scenario.js BASE_URL TOKEN (after tsc; see tests/clients/run.sh).
+// Create, get, list across several pages, replace, delete, and the errors 404, 401, 422.
+
+import createClient from "openapi-fetch";
+import type { components, paths } from "../generated/typescript/schema.js";
+
+type Item = components["schemas"]["Item"];
+type Problem = components["schemas"]["Problem"];
+
+function expect(condition: unknown, message: string): asserts condition {
+  if (!condition) {
+    throw new Error(`typescript client scenario: ${message}`);
+  }
+}
+
+function expectProblem(error: Problem | undefined, response: Response, status: number, what: string): Problem {
+  expect(response.status === status, `${what}: expected ${status}, got ${response.status}`);
+  expect(response.headers.get("content-type") === "application/problem+json", `${what}: content type`);
+  expect(error !== undefined && error.status === status && error.request_id.length > 0, `${what}: ${JSON.stringify(error)}`);
+  return error;
+}
+
+async function main(baseUrl: string, token: string): Promise<void> {
+  const anonymous = createClient<paths>({ baseUrl });
+  const client = createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${token}` } });
+
+  const health = await anonymous.GET("/api/health");
+  expect(health.data?.status === "ok", `health: ${JSON.stringify(health.data)}`);
+
+  // Create
+  const created = await client.POST("/api/items", { body: { name: "Test Item", description: "AWS Lambda test" } });
+  expect(created.response.status === 201 && created.data, `create: ${created.response.status}`);
+  const item: Item = created.data;
+  expect(created.response.headers.get("location")?.endsWith(`/api/items/${item.id}`), "location header");
+
+  // Get
+  const fetched = await anonymous.GET("/api/items/{item_id}", { params: { path: { item_id: item.id } } });
+  expect(fetched.data?.id === item.id && fetched.data.description === "AWS Lambda test", "get");
+
+  // List across several pages
+  const ids = new Set<string>([item.id]);
+  for (let i = 0; i < 6; i++) {
+    const more = await client.POST("/api/items", { body: { name: `page item ${i}` } });
+    expect(more.data, `create ${i}`);
+    ids.add(more.data.id);
+  }
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await anonymous.GET("/api/items", { params: { query: { limit: 3, cursor } } });
+    expect(page.data && page.data.items.length <= 3, `list: ${page.response.status}`);
+    seen.push(...page.data.items.map((entry) => entry.id));
+    pages += 1;
+    cursor = page.data.next_cursor ?? undefined;
+  } while (cursor !== undefined);
+  expect(pages >= 3, `list: ${pages} pages`);
+  expect([...ids].every((id) => seen.includes(id)) && new Set(seen).size === seen.length, "every item exactly once");
+
+  // Replace
+  const replaced = await client.PUT("/api/items/{item_id}", {
+    params: { path: { item_id: item.id } },
+    body: { name: "Renamed" },
+  });
+  expect(replaced.data?.name === "Renamed" && replaced.data.description === null, "replace");
+  expect(replaced.data.created_at === item.created_at, "replace keeps created_at");
+
+  // Errors: 401 without the token, 422 for an empty name, 404 after delete
+  const unauthorized = await anonymous.POST("/api/items", { body: { name: "x" } });
+  expectProblem(unauthorized.error, unauthorized.response, 401, "create without token");
+  expect(unauthorized.response.headers.get("www-authenticate")?.startsWith("Bearer"), "WWW-Authenticate");
+
+  const invalid = await client.POST("/api/items", { body: { name: "" } });
+  const problem = expectProblem(invalid.error, invalid.response, 422, "empty name");
+  expect(problem.errors?.[0]?.field === "/name", `422 names the field: ${JSON.stringify(problem.errors)}`);
+
+  const deleted = await client.DELETE("/api/items/{item_id}", { params: { path: { item_id: item.id } } });
+  expect(deleted.response.status === 204, `delete: ${deleted.response.status}`);
+  const gone = await anonymous.GET("/api/items/{item_id}", { params: { path: { item_id: item.id } } });
+  expectProblem(gone.error, gone.response, 404, "get after delete");
+
+  console.log(`typescript client scenario: ok (${seen.length} items listed over ${pages} pages)`);
+}
+
+const [baseUrl, token] = process.argv.slice(2);
+if (!baseUrl || !token) {
+  console.error("usage: node scenario.js BASE_URL TOKEN");
+  process.exit(2);
+}
+main(baseUrl, token).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
