@@ -11,7 +11,7 @@ PY_STAMP := $(PY)/.installed
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup test fmt lint unit template contract contract-lambda contract-self-test clients package run openapi clean-tools
+.PHONY: bench bench-quick help setup test fmt lint unit template contract contract-lambda contract-self-test clients package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,12 @@ package: $(PY_STAMP) ## sam build the arm64 Lambda package and print its sizes
 	  sys.exit("package: bootstrap is not an arm64 ELF binary") if head[:4] != b"\x7fELF" or head[18:20] != b"\xb7\x00" else None; \
 	  zf = zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED, compresslevel=9); zf.write(b, "bootstrap"); zf.close(); \
 	  print(f"package: bootstrap {os.path.getsize(b):,} bytes, zip {os.path.getsize(z):,} bytes (arm64, what Lambda receives)")'
+
+bench: ## Benchmarks against the Python original; updates docs/performance.md
+	python3 benches/run.py
+
+bench-quick: ## A short benchmark run (smoke test, fewer samples)
+	python3 benches/run.py --quick --skip-package
 
 run: ## Serve on http://127.0.0.1:8000 (docs at /docs/)
 	$(CARGO) run

@@ -327,7 +327,10 @@ fn swagger(docs: &DocsState, file: &str) -> Response {
 
 async fn redoc(Extension(docs): Extension<DocsState>) -> Response {
     (
-        [(header::CONTENT_SECURITY_POLICY, docs.inner.redoc_csp.clone())],
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            docs.inner.redoc_csp.clone(),
+        )],
         Html(docs.inner.redoc_page.clone()),
     )
         .into_response()
@@ -387,13 +390,21 @@ mod tests {
         let cdn = ScriptTag::external(&Config::default()).expect("default is pinned");
         let policy = redoc_content_security_policy(&cdn).expect("valid header");
         let policy = policy.to_str().expect("ASCII");
-        assert!(policy.contains("script-src 'self' https://cdn.jsdelivr.net;"), "{policy}");
+        assert!(
+            policy.contains("script-src 'self' https://cdn.jsdelivr.net;"),
+            "{policy}"
+        );
         assert!(policy.contains("img-src 'self' data:;"), "{policy}");
         let own = ScriptTag {
             src: "redoc/redoc.standalone.js".to_owned(),
             integrity: None,
         };
         let policy = redoc_content_security_policy(&own).expect("valid header");
-        assert!(policy.to_str().expect("ASCII").contains("script-src 'self';"));
+        assert!(
+            policy
+                .to_str()
+                .expect("ASCII")
+                .contains("script-src 'self';")
+        );
     }
 }

@@ -348,48 +348,68 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 
 /// The body is not well-formed JSON.
 #[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "The request body is not valid JSON: EOF while parsing an object at line 1 column 9.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
 pub struct MalformedJson(#[allow(dead_code)] Problem);
 
 /// A valid bearer token is required. Sent with `WWW-Authenticate: Bearer`.
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
-    headers(("WWW-Authenticate" = String, description = "Always `Bearer realm=\"items-api\"`."))
+    headers(("WWW-Authenticate" = String, description = "Always `Bearer realm=\"items-api\"`.")),
+    example = json!({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "This operation needs a valid bearer token in the Authorization header.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
 )]
 pub struct Unauthorized(#[allow(dead_code)] Problem);
 
 /// No item has this id.
 #[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "No item has this id.", "instance": "/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
 pub struct ItemNotFound(#[allow(dead_code)] Problem);
 
 /// The request body is larger than the server's limit (64 KiB by default).
 #[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Payload Too Large", "status": 413, "detail": "The request body is larger than the limit of 65536 bytes.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
 pub struct PayloadTooLarge(#[allow(dead_code)] Problem);
 
 /// The body was not sent as `application/json`.
 #[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Unsupported Media Type", "status": 415, "detail": "The request body must be sent as application/json.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
 pub struct UnsupportedMediaType(#[allow(dead_code)] Problem);
 
 /// The input breaks the contract; `errors` lists each invalid input and where it is.
 #[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422, "detail": "The request has invalid input.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e", "errors": [{"location": "body", "field": "/name", "message": "must be 1 to 200 characters long"}]})
+)]
 pub struct ValidationFailed(#[allow(dead_code)] Problem);
 
 /// Too many requests: a deployed stage's throttling limit (API Gateway answers this,
 /// before the service sees the request); retry with backoff.
 #[derive(Debug, ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": "API Gateway answered THROTTLED.", "instance": "/prod/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
 pub struct TooManyRequests(#[allow(dead_code)] Problem);
 
 /// The item store cannot answer now; retry after the `Retry-After` delay.
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
-    headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))
+    headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")),
+    example = json!({"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": "The item store is unavailable.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
 )]
 pub struct StoreUnavailable(#[allow(dead_code)] Problem);
 

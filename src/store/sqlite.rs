@@ -1,22 +1,35 @@
 //! The embedded SQLite store: the local default.
 //!
-//! One connection in WAL mode behind a mutex, used from tokio's blocking pool. WAL with
-//! `synchronous=NORMAL` keeps every committed write across a crash of the process
-//! (`kill -9`): the commit is in the WAL file before the response is sent. Only a power
-//! loss or OS crash can drop the last commits, never corrupt the file
-//! (<https://www.sqlite.org/wal.html#durability>).
+//! WAL mode, one writer connection and a few read-only ones.
+//!
+//! - Writes run on tokio's blocking pool: a commit can fsync (at a WAL checkpoint), so
+//!   it must not stall an async worker. WAL with `synchronous=NORMAL` keeps every
+//!   committed write across a crash of the process (`kill -9`): the commit is in the WAL
+//!   file before the response is sent. Only a power loss or OS crash can drop the last
+//!   commits, never corrupt the file (<https://www.sqlite.org/wal.html#durability>).
+//! - Reads run inline on the calling task, each on a free reader connection. In WAL
+//!   mode a reader never waits for the writer, and a read of this table takes a few
+//!   microseconds: handing it to the blocking pool cost more than the query itself
+//!   (thread wake-ups dominated the profile; see docs/performance.md).
+//!
+//! `:memory:` databases are private to one connection, so they use the writer for
+//! reads too (tests and throw-away runs).
 
 use super::{ItemStore, StoreError};
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a writer waits for a lock held by another connection or process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reader waits (only WAL recovery by another process can make it wait).
+const READER_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+/// Read-only connections of a file database: more than the cores that read at once.
+const READERS: usize = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -31,7 +44,9 @@ CREATE TABLE IF NOT EXISTS items (
 /// Items in a SQLite database file (or in memory, for tests).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    /// Empty for `:memory:`, whose reads use the writer.
+    readers: Arc<[Mutex<Connection>]>,
 }
 
 impl SqliteStore {
@@ -53,8 +68,16 @@ impl SqliteStore {
             .execute_batch("PRAGMA synchronous = NORMAL;")
             .map_err(map_error)?;
         connection.execute_batch(SCHEMA).map_err(map_error)?;
+        let readers = if path == Path::new(":memory:") {
+            Vec::new()
+        } else {
+            (0..READERS)
+                .map(|_| open_reader(path))
+                .collect::<Result<_, _>>()?
+        };
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: Arc::new(Mutex::new(connection)),
+            readers: readers.into(),
         })
     }
 
@@ -63,24 +86,52 @@ impl SqliteStore {
         Self::open(Path::new(":memory:"))
     }
 
-    /// Runs `work` with the connection on the blocking pool.
-    async fn with_connection<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Runs `work` with the writer connection on the blocking pool.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave a half-done transaction behind
-            // (SQLite rolls it back), so a poisoned lock is safe to keep using.
-            let connection = connection
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            work(&connection)
-        })
-        .await
-        .map_err(|e| StoreError::Other(Box::new(e)))?
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || work(&lock(&writer)))
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?
     }
+
+    /// Runs `work` inline on a free reader connection (the first one if all are busy).
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(first) = self.readers.first() else {
+            return work(&lock(&self.writer));
+        };
+        for reader in self.readers.iter() {
+            if let Ok(connection) = reader.try_lock() {
+                return work(&connection);
+            }
+        }
+        work(&lock(first))
+    }
+}
+
+/// A panic while holding the lock cannot leave a half-done transaction behind (SQLite
+/// rolls it back), so a poisoned lock is safe to keep using.
+fn lock(connection: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    connection
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn open_reader(path: &Path) -> Result<Mutex<Connection>, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
+    connection
+        .busy_timeout(READER_BUSY_TIMEOUT)
+        .map_err(map_error)?;
+    Ok(Mutex::new(connection))
 }
 
 #[async_trait]
@@ -91,7 +142,7 @@ impl ItemStore for SqliteStore {
 
     async fn insert(&self, item: &Item) -> Result<(), StoreError> {
         let item = item.clone();
-        self.with_connection(move |db| {
+        self.write(move |db| {
             db.prepare_cached(
                 "INSERT INTO items (id, name, description, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -112,7 +163,7 @@ impl ItemStore for SqliteStore {
     }
 
     async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
-        self.with_connection(move |db| {
+        self.read(|db| {
             db.prepare_cached(
                 "SELECT id, name, description, created_at, updated_at FROM items WHERE id = ?1",
             )
@@ -120,13 +171,12 @@ impl ItemStore for SqliteStore {
             .map_err(map_error)?
             .ok_or(StoreError::NotFound)?
         })
-        .await
     }
 
     async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError> {
         let name = fields.name().to_owned();
         let description = fields.description().map(str::to_owned);
-        self.with_connection(move |db| {
+        self.write(move |db| {
             db.prepare_cached(
                 "UPDATE items SET name = ?2, description = ?3, updated_at = ?4 WHERE id = ?1
                  RETURNING id, name, description, created_at, updated_at",
@@ -146,7 +196,7 @@ impl ItemStore for SqliteStore {
     }
 
     async fn delete(&self, id: ItemId) -> Result<(), StoreError> {
-        self.with_connection(move |db| {
+        self.write(move |db| {
             let deleted = db
                 .prepare_cached("DELETE FROM items WHERE id = ?1")
                 .and_then(|mut delete| delete.execute([id.to_string()]))
@@ -165,7 +215,7 @@ impl ItemStore for SqliteStore {
             .after
             .map(|c| c.last_id().to_string())
             .unwrap_or_default();
-        self.with_connection(move |db| {
+        self.read(|db| {
             let mut select = db
                 .prepare_cached(
                     "SELECT id, name, description, created_at, updated_at FROM items
@@ -180,15 +230,13 @@ impl ItemStore for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(ItemPage::from_lookahead(items, page.limit))
         })
-        .await
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        self.with_connection(|db| {
+        self.read(|db| {
             db.query_row("SELECT count(*) FROM items WHERE 0", [], |_| Ok(()))
                 .map_err(map_error)
         })
-        .await
     }
 }
 

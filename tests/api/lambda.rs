@@ -78,6 +78,24 @@ async fn rest_v1_docs_work_under_the_stage_prefix() {
 }
 
 #[tokio::test]
+async fn rest_v1_custom_domain_base_path_mapping_is_kept() {
+    // api.example.com/v1 mapped to the stage: the client's path has /v1, no stage.
+    let app = app();
+    let created = invoke(&app, "rest-v1-custom-domain-create-item.json").await;
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let item = body_json(&created);
+    assert_eq!(
+        v1_header(&created, "location"),
+        format!("/v1/api/items/{}", item["id"].as_str().expect("id"))
+    );
+    let spec = body_json(&invoke(&app, "rest-v1-custom-domain-get-openapi.json").await);
+    assert_eq!(
+        spec["servers"],
+        serde_json::json!([{"url": "https://api.example.com/v1"}])
+    );
+}
+
+#[tokio::test]
 async fn rest_v1_binary_assets_are_base64_encoded() {
     let favicon = invoke(&app(), "rest-v1-get-favicon.json").await;
     assert_eq!(favicon["statusCode"], 200);
@@ -210,6 +228,37 @@ async fn alb_requests_are_served() {
     let missing = invoke(&app, "alb-get-missing-item.json").await;
     assert_eq!(missing["statusCode"], 404);
     assert_eq!(body_json(&missing)["title"], "Not Found");
+}
+
+/// The events `sam local generate-event` prints (see tests/events/README.md).
+#[tokio::test]
+async fn sam_generated_events_of_every_kind_are_served() {
+    let open = TestApp::new();
+    // SAM's event carries no Content-Type: the service refuses to guess.
+    let raw = invoke(&open, "sam-rest-v1-create-item.json").await;
+    assert_eq!(raw["statusCode"], 415, "{raw}");
+    let mut event: serde_json::Value =
+        serde_json::from_str(&event("sam-rest-v1-create-item.json")).expect("JSON");
+    event["headers"]["Content-Type"] = "application/json".into();
+    event["multiValueHeaders"]["Content-Type"] = serde_json::json!(["application/json"]);
+    let created = items_api::lambda::invoke(open.app(), &event.to_string())
+        .await
+        .expect("runs");
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let item = body_json(&created);
+    assert_eq!(item["name"], "From sam generate-event");
+    assert_eq!(
+        v1_header(&created, "location"),
+        format!("/staging/api/items/{}", item["id"].as_str().expect("id"))
+    );
+
+    let health = invoke(&open, "sam-http-v2-get-health.json").await;
+    assert_eq!(health["statusCode"], 200, "{health}");
+    assert_eq!(body_json(&health)["status"], "ok");
+
+    let list = invoke(&open, "sam-alb-list-items.json").await;
+    assert_eq!(list["statusCode"], 200, "{list}");
+    assert_eq!(body_json(&list)["items"][0]["id"], item["id"]);
 }
 
 #[tokio::test]

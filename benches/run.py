@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""`make bench`: items-api against its Python original, on this machine, in one run.
+
+Measures cold starts (a fresh process handling one API Gateway REST event), warm
+invocations (one process, many events), HTTP throughput and latency under wrk, peak
+memory under that load, the package sizes, and a bare axum server as the ceiling.
+Writes benches/results.json and the table in docs/performance.md (between its
+`<!-- results -->` markers).
+
+Only 127.0.0.1 is contacted; every load is bounded in time and stops by itself.
+Usage: python3 benches/run.py [--quick] [--skip-package]
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "target" / "bench"
+PY_REF = ROOT / "benches" / "python-reference"
+PY = BENCH / "py"
+EVENTS = ROOT / "tests" / "events"
+TOKEN = "fixture-token"  # the token the event fixtures carry
+RUST = ROOT / "target" / "release" / "items-api"
+BARE = ROOT / "target" / "release" / "examples" / "bare-axum"
+
+
+def log(message: str) -> None:
+    print(f"== bench: {message}", flush=True)
+
+
+def run(command, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, check=True, **kwargs)
+
+
+def setup(skip_package: bool) -> None:
+    if shutil.which("wrk") is None:
+        log("installing wrk (apt)")
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL)
+    requirements = PY_REF / "requirements.txt"
+    stamp = PY / ".requirements"
+    if not stamp.exists() or stamp.read_text() != requirements.read_text():
+        log("installing the Python reference's stack")
+        run([sys.executable, "-m", "venv", str(PY)])
+        run([str(PY / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)])
+        stamp.write_text(requirements.read_text())
+    log("building the release binary and the bare axum ceiling")
+    run(["cargo", "build", "--release", "--quiet", "--bin", "items-api", "--example", "bare-axum"], cwd=ROOT)
+
+
+def median_ms(samples):
+    return round(statistics.median(samples) * 1000, 2)
+
+
+def cold_starts(runs: int):
+    """A fresh process per event, timed from spawn to exit (what a cold start adds)."""
+    cases = {
+        "getHealth": ("rest-v1-get-health.json", "rest-v1-get-health.json"),
+        "createItem": ("rest-v1-create-item.json", "rest-v1-create-item.json"),
+        # Each serves its Swagger UI page: /docs/ (Rust) and /docs (FastAPI).
+        "docs": ("rest-v1-get-docs-index.json", "rest-v1-get-docs.json"),
+    }
+    env = {**os.environ, "API_TOKEN": TOKEN, "LOG_LEVEL": "warn", "DATABASE_PATH": ":memory:"}
+    results = {}
+    for name, (rust_event, python_event) in cases.items():
+        rust_cmd = [str(RUST), "invoke", str(EVENTS / rust_event)]
+        python_cmd = [str(PY / "bin" / "python"), str(PY_REF / "invoke.py"), str(EVENTS / python_event)]
+        timings = {}
+        for side, command in (("rust", rust_cmd), ("python", python_cmd)):
+            samples = []
+            for i in range(runs + 2):
+                started = time.perf_counter()
+                done = subprocess.run(command, env=env, cwd=PY_REF, capture_output=True, text=True)
+                elapsed = time.perf_counter() - started
+                if done.returncode != 0:
+                    raise SystemExit(f"{side} {name} failed: {done.stderr[-2000:]}")
+                status = json.loads(done.stdout)["statusCode"] if side == "rust" else int(done.stdout.strip())
+                if status >= 300:
+                    raise SystemExit(f"{side} {name} answered {status}")
+                if i >= 2:  # two warm-up runs fill the page cache
+                    samples.append(elapsed)
+            timings[side] = median_ms(samples)
+        results[name] = timings
+        log(f"cold start {name}: rust {timings['rust']} ms, python {timings['python']} ms (median of {runs})")
+    return results
+
+
+def warm_invokes(count: int):
+    log("warm invocations: criterion (cargo bench --bench warm_invoke)")
+    run(["cargo", "bench", "--quiet", "--bench", "warm_invoke", "--", "--noplot"], cwd=ROOT,
+        env={**os.environ, "WARM_INVOKE_COUNT": str(count)})
+    rust = json.loads((BENCH / "warm-rust.json").read_text())
+    python = {}
+    env = {**os.environ, "API_TOKEN": TOKEN, "LOG_LEVEL": "warning"}
+    for name, event, extra in (
+        ("getHealth", "rest-v1-get-health.json", []),
+        ("getItem", "rest-v1-create-item.json", ["--get-created"]),
+        ("createItem", "rest-v1-create-item.json", []),
+    ):
+        done = run([str(PY / "bin" / "python"), str(PY_REF / "invoke.py"), str(EVENTS / event), "--warm", str(count), *extra],
+                   env=env, cwd=PY_REF, capture_output=True, text=True)
+        python[name] = json.loads(done.stdout)
+    results = {}
+    for name in rust:
+        results[name] = {
+            "rust": {k: round(v, 1) for k, v in rust[name].items()},
+            "python": {k: round(v, 1) for k, v in python[name].items()},
+        }
+        log(f"warm {name}: rust p50 {results[name]['rust']['p50_us']} µs, python p50 {results[name]['python']['p50_us']} µs")
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str) -> None:
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"no answer from {url}")
+
+
+def http_json(method: str, url: str, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+    return json.loads(urllib.request.urlopen(request, timeout=5).read())
+
+
+def wrk(url: str, seconds: int, script=None):
+    command = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if script:
+        command += ["-s", str(script)]
+    out = run(command + [url], capture_output=True, text=True, env={**os.environ, "WRK_TOKEN": TOKEN}).stdout
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
+
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(match.group(1))
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in match.groups())
+    return {
+        "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": errors,
+    }
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return round(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024, 1)
+
+
+def http_benchmarks(seconds: int):
+    results = {}
+    servers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        rust_port, python_port, bare_port = free_port(), free_port(), free_port()
+        servers["rust"] = subprocess.Popen(
+            [str(RUST)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PORT": str(rust_port), "API_TOKEN": TOKEN, "DATABASE_PATH": f"{tmp}/items.db",
+                 "LOG_FORMAT": "json", "LOG_LEVEL": "info"})
+        servers["python"] = subprocess.Popen(
+            [str(PY / "bin" / "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", str(python_port),
+             "--no-access-log", "--log-level", "warning"], cwd=PY_REF, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env={**os.environ, "API_TOKEN": TOKEN, "LOG_LEVEL": "info"})
+        servers["bare"] = subprocess.Popen([str(BARE), str(bare_port)], stdout=subprocess.DEVNULL)
+        try:
+            bases = {"rust": f"http://127.0.0.1:{rust_port}", "python": f"http://127.0.0.1:{python_port}",
+                     "bare": f"http://127.0.0.1:{bare_port}"}
+            for base in bases.values():
+                wait_http(f"{base}/api/health")
+            item_ids = {}
+            for side in ("rust", "python"):
+                created = [http_json("POST", f"{bases[side]}/api/items", {"name": f"seed {i}"}) for i in range(100)]
+                item_ids[side] = created[50]["id"]
+            cases = {
+                "getHealth": ("/api/health", None),
+                "getItem": ("/api/items/{id}", None),
+                "listItems": ("/api/items?limit=20", None),
+                "createItem": ("/api/items", ROOT / "benches" / "wrk" / "create_item.lua"),
+            }
+            for name, (path, script) in cases.items():
+                results[name] = {}
+                for side in ("rust", "python"):
+                    url = bases[side] + path.replace("{id}", item_ids[side])
+                    results[name][side] = wrk(url, seconds, script)
+                    log(f"http {name} {side}: {results[name][side]}")
+            results["getHealth"]["bare_axum"] = wrk(f"{bases['bare']}/api/health", seconds)
+            log(f"http getHealth bare axum: {results['getHealth']['bare_axum']}")
+            memory = {side: peak_rss_mb(servers[side].pid) for side in ("rust", "python", "bare")}
+            log(f"peak RSS under load (MB): {memory}")
+        finally:
+            for process in servers.values():
+                process.terminate()
+                process.wait(timeout=10)
+    return results, memory
+
+
+def package_sizes(skip: bool):
+    sizes = {"binary_x86_64_bytes": RUST.stat().st_size}
+    cargo_lambda = shutil.which("cargo-lambda") or str(ROOT / "target" / "py" / "bin" / "cargo-lambda")
+    if skip or not Path(cargo_lambda).exists():
+        log("package: skipped (no cargo-lambda; run `make setup`)" if not skip else "package: skipped")
+        return sizes
+    log("package: cargo lambda build --release --arm64 --output-format zip")
+    run([cargo_lambda, "lambda", "build", "--release", "--arm64", "--output-format", "zip", "--bin", "items-api"],
+        cwd=ROOT, stdout=subprocess.DEVNULL)
+    zip_path = ROOT / "target" / "lambda" / "items-api" / "bootstrap.zip"
+    sizes["lambda_zip_arm64_bytes"] = zip_path.stat().st_size
+    with tempfile.TemporaryDirectory() as tmp:
+        run(["python3", "-m", "zipfile", "-e", str(zip_path), tmp])
+        sizes["bootstrap_arm64_bytes"] = (Path(tmp) / "bootstrap").stat().st_size
+    log(f"package: {sizes}")
+    return sizes
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
+    rustc = run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    python = run([str(PY / "bin" / "python"), "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory, "os": platform.platform(),
+            "rustc": rustc, "python": python}
+
+
+def ratio(a, b) -> str:
+    return f"{a / b:.1f}×" if b else "–"
+
+
+def table(results) -> str:
+    cold, warm, http, memory, package = (results[k] for k in ("cold_start_ms", "warm_invoke_us", "http", "peak_rss_mb", "package"))
+    lines = [
+        "| Benchmark | Rust | Python | Rust vs Python | Rust vs bare axum |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, v in cold.items():
+        lines.append(f"| Cold start, {name} (median ms, fresh process) | {v['rust']} | {v['python']} | "
+                     f"{ratio(v['python'], v['rust'])} faster | – |")
+    for name, v in warm.items():
+        for pct in ("p50_us", "p99_us"):
+            lines.append(f"| Warm invoke, {name} ({pct[:3]} µs) | {v['rust'][pct]} | {v['python'][pct]} | "
+                         f"{ratio(v['python'][pct], v['rust'][pct])} faster | – |")
+    bare = http["getHealth"].get("bare_axum")
+    for name, v in http.items():
+        rust, python = v["rust"], v["python"]
+        ceiling = f"{rust['rps'] / bare['rps'] * 100:.0f}% of {bare['rps']:,}" if name == "getHealth" and bare else "–"
+        lines.append(f"| HTTP {name} (requests/s) | {rust['rps']:,} | {python['rps']:,} | "
+                     f"{ratio(rust['rps'], python['rps'])} more | {ceiling} |")
+        lines.append(f"| HTTP {name} (p50 / p99 ms) | {rust['p50_ms']} / {rust['p99_ms']} | "
+                     f"{python['p50_ms']} / {python['p99_ms']} | {ratio(python['p99_ms'], rust['p99_ms'])} lower p99 | "
+                     f"{'–' if not (name == 'getHealth' and bare) else str(bare['p50_ms']) + ' / ' + str(bare['p99_ms'])} |")
+        lines.append(f"| HTTP {name} (errors) | {rust['errors']} | {python['errors']} | – | – |")
+    lines.append(f"| Peak RSS under the HTTP load (MB) | {memory['rust']} | {memory['python']} | "
+                 f"{ratio(memory['python'], memory['rust'])} less | bare axum {memory['bare']} |")
+    lines.append(f"| Release binary, x86_64 (bytes) | {package['binary_x86_64_bytes']:,} | – | – | – |")
+    if "lambda_zip_arm64_bytes" in package:
+        lines.append(f"| Lambda zip, arm64 (bytes; bootstrap {package['bootstrap_arm64_bytes']:,}) | "
+                     f"{package['lambda_zip_arm64_bytes']:,} | – | – | – |")
+    return "\n".join(lines)
+
+
+def update_docs(results) -> None:
+    doc = ROOT / "docs" / "performance.md"
+    text = doc.read_text()
+    m = results["machine"]
+    block = (
+        f"<!-- results -->\nMeasured {results['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
+        f"{m['rustc']}, {m['python']}; raw figures in `benches/results.json`.\n\n{table(results)}\n<!-- /results -->"
+    )
+    text = re.sub(r"<!-- results -->.*?<!-- /results -->", block, text, flags=re.S)
+    doc.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke test)")
+    parser.add_argument("--skip-package", action="store_true", help="do not build the arm64 Lambda zip")
+    args = parser.parse_args()
+    runs, count, seconds = (5, 500, 2) if args.quick else (15, 5000, 8)
+
+    started = time.time()
+    setup(args.skip_package)
+    results = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "settings": {"cold_start_runs": runs, "warm_invokes": count, "wrk_seconds": seconds,
+                     "wrk": "-t2 -c32 --latency", "rust_log_level": "info", "python_log_level": "info"},
+        "cold_start_ms": cold_starts(runs),
+        "warm_invoke_us": warm_invokes(count),
+    }
+    results["http"], results["peak_rss_mb"] = http_benchmarks(seconds)
+    results["package"] = package_sizes(args.skip_package)
+    errors = sum(v[side]["errors"] for v in results["http"].values() for side in v)
+    (ROOT / "benches" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    update_docs(results)
+    log(f"done in {time.time() - started:.0f} s; benches/results.json and docs/performance.md updated")
+    if errors:
+        raise SystemExit(f"bench: {errors} HTTP errors under load (must be 0)")
+
+
+if __name__ == "__main__":
+    main()
