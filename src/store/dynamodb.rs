@@ -11,7 +11,7 @@
 //! Writes are conditional: create never overwrites (`attribute_not_exists`), replace
 //! and delete of a missing item fail (`attribute_exists`) instead of creating one.
 
-use super::{ItemStore, StoreError};
+use super::{ItemStore, StoreError, parse_stored_timestamp, stored_timestamp};
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -20,7 +20,6 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -101,11 +100,11 @@ impl ItemStore for DynamoDbStore {
         }
         attributes.insert(
             "created_at".to_owned(),
-            AttributeValue::S(timestamp(item.created_at)),
+            AttributeValue::S(stored_timestamp(item.created_at)),
         );
         attributes.insert(
             "updated_at".to_owned(),
-            AttributeValue::S(timestamp(item.updated_at)),
+            AttributeValue::S(stored_timestamp(item.updated_at)),
         );
         self.client
             .put_item()
@@ -145,7 +144,7 @@ impl ItemStore for DynamoDbStore {
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#updated_at", "updated_at")
             .expression_attribute_values(":name", AttributeValue::S(fields.name().to_owned()))
-            .expression_attribute_values(":updated_at", AttributeValue::S(timestamp(now())))
+            .expression_attribute_values(":updated_at", AttributeValue::S(stored_timestamp(now())))
             .return_values(ReturnValue::AllNew);
         update = match fields.description() {
             Some(description) => update
@@ -232,10 +231,6 @@ impl ItemStore for DynamoDbStore {
     }
 }
 
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     let text = |name: &str| -> Result<&str, StoreError> {
         match attributes.get(name) {
@@ -245,12 +240,7 @@ fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<Item, Store
             )),
         }
     };
-    let parse_time = |name: &str| -> Result<DateTime<Utc>, StoreError> {
-        let value = text(name)?;
-        DateTime::parse_from_rfc3339(value)
-            .map(|at| at.with_timezone(&Utc))
-            .map_err(|e| StoreError::Other(format!("stored {name} {value:?}: {e}").into()))
-    };
+    let parse_time = |name: &str| parse_stored_timestamp(text(name)?);
     let id = text("id")?;
     Ok(Item {
         id: ItemId::parse(id)

@@ -6,6 +6,7 @@ pub mod sqlite;
 
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest};
 use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::time::Duration;
 
 pub use dynamodb::DynamoDbStore;
@@ -63,4 +64,17 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
 
     /// Proves the backend answers; used by the health endpoint.
     async fn check(&self) -> Result<(), StoreError>;
+}
+
+/// How every store writes a timestamp: fixed-width RFC 3339 with microseconds, so it
+/// sorts as text and reads back to the same value.
+fn stored_timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Reads a stored timestamp; anything else is corrupt data, not a client error.
+fn parse_stored_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| StoreError::Other(format!("stored timestamp {text:?}: {e}").into()))
 }

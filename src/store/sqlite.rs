@@ -15,10 +15,9 @@
 //! `:memory:` databases are private to one connection, so they use the writer for
 //! reads too (tests and throw-away runs).
 
-use super::{ItemStore, StoreError};
+use super::{ItemStore, StoreError, parse_stored_timestamp, stored_timestamp};
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -152,8 +151,8 @@ impl ItemStore for SqliteStore {
                     item.id.to_string(),
                     item.name,
                     item.description,
-                    timestamp(item.created_at),
-                    timestamp(item.updated_at),
+                    stored_timestamp(item.created_at),
+                    stored_timestamp(item.updated_at),
                 ])
             })
             .map(drop)
@@ -184,7 +183,7 @@ impl ItemStore for SqliteStore {
             .and_then(|mut update| {
                 update
                     .query_row(
-                        params![id.to_string(), name, description, timestamp(now())],
+                        params![id.to_string(), name, description, stored_timestamp(now())],
                         read_row,
                     )
                     .optional()
@@ -240,11 +239,6 @@ impl ItemStore for SqliteStore {
     }
 }
 
-/// Timestamps are stored as fixed-width RFC 3339 text, so they sort and read back exactly.
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 /// Reads one row; the outer `Result` is SQLite's, the inner one flags stored data that
 /// is not a valid item.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
@@ -258,16 +252,10 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
             id: ItemId::parse(&id).ok_or_else(|| corrupt(format!("bad id {id:?}")))?,
             name,
             description,
-            created_at: parse_timestamp(&created_at)?,
-            updated_at: parse_timestamp(&updated_at)?,
+            created_at: parse_stored_timestamp(&created_at)?,
+            updated_at: parse_stored_timestamp(&updated_at)?,
         })
     })())
-}
-
-fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|e| corrupt(format!("bad timestamp {text:?}: {e}")))
 }
 
 fn corrupt(message: String) -> StoreError {
