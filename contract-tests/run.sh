@@ -52,7 +52,7 @@ venv="$here/.venv"
 export PATH="$venv/bin:$PATH"
 reports="$here/reports"
 mkdir -p "$reports"
-rm -f "$reports/junit.xml" "$reports/cassette.yaml"
+rm -f "$reports/junit.xml" "$reports/cassette.yaml" "$reports/emulator-resends.log"
 
 if [[ -z "$seed" ]]; then
   if [[ -n "${CI:-}" ]]; then seed=20261124; else seed=$(( (RANDOM << 15) | RANDOM )); fi
@@ -109,9 +109,14 @@ case "$mode" in
       base_url="http://127.0.0.1:$port"
     else
       # cargo lambda watch runs the binary under an emulated Lambda runtime and turns
-      # each HTTP request into a function-URL (payload v2) event.
+      # each HTTP request into a function-URL (payload v2) event. The binary is built
+      # first so the emulator's own `cargo run` starts it at once, and --ignore-changes
+      # keeps it from restarting the function when a file changes mid-run (a restart
+      # drops the request in flight with the emulator's own 500).
+      (cd "$root" && cargo build --quiet --bin items-api)
       (cd "$root" && DATABASE_PATH="$workdir/items.db" LOG_FORMAT=json LOG_LEVEL=warn \
-        exec cargo lambda watch --quiet -A 127.0.0.1 -P "$port") > "$reports/service.log" 2>&1 &
+        exec cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$port") \
+        > "$reports/service.log" 2>&1 &
       server_pid=$!
       base_url="http://127.0.0.1:$port/lambda-url/items-api"
       # The emulator cannot carry non-UTF-8 JSON bodies; see hooks/lambda_transport.py.
@@ -144,6 +149,13 @@ if [[ -n "$max_time" ]]; then args+=(--max-time "$max_time"); fi
 status=0
 (cd "$here" && schemathesis "${args[@]}") || status=$?
 
+if [[ "$status" != 0 && "$mode" != remote ]]; then
+  # The service's own problems are in the cassette; what the emulator or the process
+  # said (restarts, crashes, runtime errors) is only here.
+  echo "== the service's log, without its per-request warnings (full: $reports/service.log)"
+  grep -v '"level":"WARN"' "$reports/service.log" | tail -n 40 || true
+fi
+
 python3 - "$reports/junit.xml" "$mode" "$seed" "$status" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
@@ -162,4 +174,7 @@ try:
 except (OSError, ET.ParseError) as error:
     print(f"contract tests ({mode}, seed {seed}): no JUnit report ({error}); exit {status}")
 PY
+if [[ -s "$reports/emulator-resends.log" ]]; then
+  echo "contract: $(wc -l < "$reports/emulator-resends.log") read(s) sent again after the emulator's own 500 (see hooks/lambda_transport.py; list in $reports/emulator-resends.log)"
+fi
 exit "$status"
