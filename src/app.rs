@@ -6,7 +6,7 @@ use crate::docs::{self, DocsState};
 use crate::error::{self, ApiError};
 use crate::extract::BodyLimit;
 use crate::store::ItemStore;
-use axum::extract::{FromRequestParts, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, request::Parts};
 use axum::{Extension, Router, middleware};
 use std::convert::Infallible;
@@ -16,7 +16,6 @@ use tower::Layer;
 use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -114,7 +113,11 @@ pub fn build_app(config: &Config, state: AppState) -> Result<App, docs::DocsErro
 /// Cross-cutting layers, innermost first.
 fn with_layers(router: Router, config: &Config) -> Router {
     let router = router
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        // axum's limit rather than tower-http's RequestBodyLimitLayer: it applies where a
+        // body is read (createItem, replaceItem), so an oversized body on a read or an
+        // unknown path is ignored like any other body there instead of answering a 413
+        // the contract does not list for those operations.
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn(error::render_problems))

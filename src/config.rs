@@ -82,7 +82,7 @@ pub struct Config {
     #[arg(long, env = "CORS_ALLOW_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_allow_origins: Vec<String>,
 
-    /// Largest accepted request body, in bytes.
+    /// Largest body createItem and replaceItem read, in bytes; larger ones get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
 

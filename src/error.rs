@@ -5,7 +5,7 @@
 //! problem in the response extensions; [`render_problems`], a middleware that sees the
 //! request, writes the body with the request id and path, logs the error chain once,
 //! and turns the framework's own bare error responses (unknown route 404, 405 with
-//! `Allow`, the body-limit 413) into the same shape.
+//! `Allow`) into the same shape.
 
 use crate::store::StoreError;
 use axum::body::Body;
@@ -289,9 +289,6 @@ fn framework_detail(status: StatusCode, response: &Response) -> String {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             format!("This path does not support the method; it supports {allow}.")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            "The request body is larger than the server accepts.".to_owned()
         }
         other => other.canonical_reason().unwrap_or("Error").to_owned() + ".",
     }

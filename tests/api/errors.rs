@@ -158,6 +158,34 @@ async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
         .problem(413);
 }
 
+#[tokio::test]
+async fn an_oversized_body_on_a_read_is_ignored_not_413() {
+    // The contract lists 413 only where a body is read (createItem, replaceItem).
+    let app = TestApp::with_config(Config {
+        max_body_bytes: 1024,
+        ..Config::default()
+    });
+    let big = "x".repeat(4096);
+    let length = big.len().to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-length", length.as_str()),
+    ];
+    let health = app
+        .send(
+            Method::GET,
+            "/api/health",
+            &headers,
+            Body::from(big.clone()),
+        )
+        .await;
+    assert_eq!(health.status, 200);
+    let list = app
+        .send(Method::GET, "/api/items", &headers, Body::from(big))
+        .await;
+    assert_eq!(list.status, 200);
+}
+
 /// A body of unknown length, as a chunked upload sends it.
 fn futures_stream(
     text: String,
