@@ -11,7 +11,9 @@
 //! Writes are conditional: create never overwrites (`attribute_not_exists`), replace
 //! and delete of a missing item fail (`attribute_exists`) instead of creating one.
 
-use super::{ItemStore, StoreError, parse_stored_timestamp, stored_timestamp};
+use super::{
+    ItemStore, StoreError, corrupt, parse_stored_id, parse_stored_timestamp, stored_timestamp,
+};
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -235,16 +237,15 @@ fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<Item, Store
     let text = |name: &str| -> Result<&str, StoreError> {
         match attributes.get(name) {
             Some(AttributeValue::S(value)) => Ok(value),
-            _ => Err(StoreError::Other(
-                format!("stored item has no text attribute {name:?}").into(),
-            )),
+            _ => Err(corrupt(format!(
+                "stored item has no text attribute {name:?}"
+            ))),
         }
     };
     let parse_time = |name: &str| parse_stored_timestamp(text(name)?);
     let id = text("id")?;
     Ok(Item {
-        id: ItemId::parse(id)
-            .ok_or_else(|| StoreError::Other(format!("stored id {id:?}").into()))?,
+        id: parse_stored_id(id)?,
         name: text("name")?.to_owned(),
         description: match attributes.get("description") {
             Some(AttributeValue::S(value)) => Some(value.clone()),

@@ -76,5 +76,51 @@ fn stored_timestamp(at: DateTime<Utc>) -> String {
 fn parse_stored_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
-        .map_err(|e| StoreError::Other(format!("stored timestamp {text:?}: {e}").into()))
+        .map_err(|e| corrupt(format!("stored timestamp {text:?}: {e}")))
+}
+
+/// Reads a stored item id; anything else is corrupt data, not a client error.
+fn parse_stored_id(text: &str) -> Result<ItemId, StoreError> {
+    ItemId::parse(text).ok_or_else(|| corrupt(format!("stored id {text:?}")))
+}
+
+/// Stored data that is not a valid item: a bug or corruption, answered as a 500.
+fn corrupt(message: String) -> StoreError {
+    StoreError::Other(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_read_back_exactly_and_sort_as_text() {
+        let earlier = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.000007Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        let later = earlier + chrono::Duration::microseconds(993);
+        let (a, b) = (stored_timestamp(earlier), stored_timestamp(later));
+        assert_eq!(a, "2026-01-02T03:04:05.000007Z");
+        assert_eq!(a.len(), b.len());
+        assert!(a < b);
+        assert_eq!(parse_stored_timestamp(&a).expect("reads back"), earlier);
+    }
+
+    #[test]
+    fn corrupt_stored_values_are_store_errors_not_panics() {
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z"] {
+            assert!(
+                matches!(parse_stored_timestamp(bad), Err(StoreError::Other(_))),
+                "{bad:?}"
+            );
+        }
+        for bad in ["", "not-an-id", "01a20c1b27897"] {
+            assert!(
+                matches!(parse_stored_id(bad), Err(StoreError::Other(_))),
+                "{bad:?}"
+            );
+        }
+        let id = ItemId::generate();
+        assert_eq!(parse_stored_id(&id.to_string()).expect("valid"), id);
+    }
 }

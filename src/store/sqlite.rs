@@ -15,7 +15,7 @@
 //! `:memory:` databases are private to one connection, so they use the writer for
 //! reads too (tests and throw-away runs).
 
-use super::{ItemStore, StoreError, parse_stored_timestamp, stored_timestamp};
+use super::{ItemStore, StoreError, parse_stored_id, parse_stored_timestamp, stored_timestamp};
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -249,17 +249,13 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
     let description = row.get(2)?;
     Ok((|| {
         Ok(Item {
-            id: ItemId::parse(&id).ok_or_else(|| corrupt(format!("bad id {id:?}")))?,
+            id: parse_stored_id(&id)?,
             name,
             description,
             created_at: parse_stored_timestamp(&created_at)?,
             updated_at: parse_stored_timestamp(&updated_at)?,
         })
     })())
-}
-
-fn corrupt(message: String) -> StoreError {
-    StoreError::Other(message.into())
 }
 
 /// Lock contention and I/O trouble may pass; everything else is a bug or corruption.
