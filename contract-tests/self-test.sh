@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Proves the contract tests can fail: builds a copy of the service whose createItem
 # answers 200 instead of the contract's 201, runs the local suite against it, and
-# succeeds only if the suite fails on createItem's status code.
+# succeeds only if the suite fails on createItem's status code. First it runs the
+# tests of the Lambda-mode hook, which prove its resend never hides a service error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
+
+echo "== self-test: the Lambda-mode hook resends only the emulator's own faults"
+(cd "$here" && .venv/bin/python -m unittest discover -s hooks)
 
 (cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$copy")
 sed -i 's/StatusCode::CREATED,/StatusCode::OK,/' "$copy/src/api/items.rs"
