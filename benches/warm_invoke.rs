@@ -7,8 +7,9 @@
 //! target/bench/warm-rust.json for benches/run.py.
 
 use criterion::{Criterion, criterion_group};
-use items_api::app::{App, AppState, build_app};
+use items_api::app::{App, build_app};
 use items_api::config::Config;
+use items_api::context::AppState;
 use items_api::store::SqliteStore;
 use std::sync::Arc;
 use std::time::Instant;

@@ -13,9 +13,9 @@ echo "== self-test: the Lambda-mode hook resends only the emulator's own faults"
 (cd "$here" && .venv/bin/python -m unittest discover -s hooks)
 
 (cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$copy")
-sed -i 's/StatusCode::CREATED,/StatusCode::OK,/' "$copy/src/api/items.rs"
-if ! grep -q 'StatusCode::OK,' "$copy/src/api/items.rs"; then
-  echo "self-test: the mutation no longer applies to src/api/items.rs; update self-test.sh" >&2
+sed -i 's/StatusCode::CREATED,/StatusCode::OK,/' "$copy/src/api/items/mod.rs"
+if ! grep -q 'StatusCode::OK,' "$copy/src/api/items/mod.rs"; then
+  echo "self-test: the mutation no longer applies to src/api/items/mod.rs; update self-test.sh" >&2
   exit 1
 fi
 echo "== self-test: building the mutant (createItem answers 200)"

@@ -97,7 +97,7 @@ pub struct Config {
     pub log_level: Option<String>,
 
     /// ReDoc script for /redoc, loaded by the browser. Default: the pinned public build.
-    #[arg(long, env = "REDOC_SCRIPT_URL", default_value = crate::docs::REDOC_CDN_URL, global = true)]
+    #[arg(long, env = "REDOC_SCRIPT_URL", default_value = REDOC_CDN_URL, global = true)]
     pub redoc_script_url: String,
 
     /// Subresource Integrity hash of REDOC_SCRIPT_URL (`sha384-…`); required when the URL
@@ -195,7 +195,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log_format: None,
             log_level: None,
-            redoc_script_url: crate::docs::REDOC_CDN_URL.to_owned(),
+            redoc_script_url: REDOC_CDN_URL.to_owned(),
             redoc_script_integrity: None,
             redoc_bundle_path: None,
             api_token_secret_arn: None,
@@ -207,6 +207,13 @@ impl Default for Config {
         }
     }
 }
+
+/// The pinned ReDoc build the browser loads by default (the npm package's file, as served by jsDelivr).
+pub const REDOC_CDN_URL: &str =
+    "https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js";
+/// Subresource Integrity hash of [`REDOC_CDN_URL`].
+pub const REDOC_CDN_INTEGRITY: &str =
+    "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5";
 
 const DEFAULT_PORT: u16 = 8000;
 const DEFAULT_DATABASE_PATH: &str = "items.db";

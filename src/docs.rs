@@ -6,8 +6,8 @@
 //! stage (`/prod/docs/`). The served document's `servers` names the base URL the client
 //! used, so Swagger UI's "Try it out" calls the same deployment.
 
-use crate::app::{AppState, BasePath};
-use crate::config::Config;
+use crate::config::{Config, REDOC_CDN_INTEGRITY, REDOC_CDN_URL};
+use crate::context::{AppState, BasePath};
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,12 +17,6 @@ use axum::{Extension, Router};
 use std::sync::Arc;
 use utoipa::openapi::OpenApi as Document;
 
-/// The pinned ReDoc build the browser loads by default (the npm package's file, as served by jsDelivr).
-pub const REDOC_CDN_URL: &str =
-    "https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js";
-/// Subresource Integrity hash of [`REDOC_CDN_URL`].
-pub const REDOC_CDN_INTEGRITY: &str =
-    "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5";
 /// Where a self-hosted ReDoc bundle is served, relative to `/redoc`.
 const REDOC_BUNDLE_ROUTE: &str = "/redoc/redoc.standalone.js";
 

@@ -101,9 +101,9 @@ pub enum ApiError {
     /// 401 Unauthorized: a write without a valid bearer token.
     #[error("this operation needs a valid bearer token in the Authorization header")]
     Unauthorized,
-    /// 404 Not Found: no item has the id.
-    #[error("no item has this id")]
-    ItemNotFound,
+    /// 404 Not Found: no resource of this kind has the id.
+    #[error("no {resource} has this id")]
+    NotFound { resource: &'static str },
     /// 413 Content Too Large: the body is over the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -131,7 +131,7 @@ impl ApiError {
         match self {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::ItemNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -153,7 +153,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => Self::ItemNotFound,
+            StoreError::NotFound { resource } => Self::NotFound { resource },
             StoreError::Unavailable {
                 retry_after,
                 source,
@@ -217,7 +217,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     let instance = request.uri().path().to_owned();
     let request_id = request
         .headers()
-        .get(crate::app::REQUEST_ID)
+        .get(crate::context::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
@@ -360,14 +360,6 @@ pub struct MalformedJson(#[allow(dead_code)] Problem);
 )]
 pub struct Unauthorized(#[allow(dead_code)] Problem);
 
-/// No item has this id.
-#[derive(Debug, ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    example = json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "No item has this id.", "instance": "/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
-)]
-pub struct ItemNotFound(#[allow(dead_code)] Problem);
-
 /// The request body is larger than the server's limit (64 KiB by default).
 #[derive(Debug, ToResponse)]
 #[response(
@@ -417,7 +409,7 @@ mod tests {
     #[test]
     fn store_errors_map_to_their_statuses() {
         assert_eq!(
-            ApiError::from(StoreError::NotFound).status(),
+            ApiError::from(StoreError::NotFound { resource: "item" }).status(),
             StatusCode::NOT_FOUND
         );
         let unavailable = StoreError::Unavailable {

@@ -5,8 +5,8 @@
 //! The router is the very same one the local server uses; this module only adapts
 //! requests on the way in.
 
-use crate::api::aws_info::{AwsInfo, Invocation};
-use crate::app::{App, BasePath};
+use crate::app::App;
+use crate::context::{BasePath, Invocation, Runtime};
 use axum::body::Body;
 use axum::http::Uri;
 use lambda_http::request::{LambdaRequest, RequestContext};
@@ -208,8 +208,8 @@ fn invocation(request: &lambda_http::Request) -> Invocation {
 
 /// What is known about the Lambda environment at a cold start, from a fixed allow-list
 /// of the variables Lambda sets. Nothing else of the environment is read.
-pub fn environment(region: Option<String>, execution_env: Option<String>) -> AwsInfo {
-    AwsInfo {
+pub fn environment(region: Option<String>, execution_env: Option<String>) -> Runtime {
+    Runtime {
         in_lambda: true,
         region,
         // AWS_EXECUTION_ENV is `AWS_Lambda_<runtime>`, e.g. `AWS_Lambda_provided.al2023`.
@@ -219,7 +219,6 @@ pub fn environment(region: Option<String>, execution_env: Option<String>) -> Aws
                 .unwrap_or(env)
         }),
         architecture: Some(std::env::consts::ARCH.to_owned()),
-        ..AwsInfo::default()
     }
 }
 

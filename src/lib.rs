@@ -7,11 +7,13 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod context;
 pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod lambda;
+pub mod middleware;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -3,8 +3,9 @@
 
 use clap::Parser;
 use items_api::api;
-use items_api::app::{App, AppState, build_app};
+use items_api::app::{App, build_app};
 use items_api::config::{Cli, Command, Config, DocumentFormat};
+use items_api::context::AppState;
 use items_api::error::error_chain;
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore};
 use std::io::Read;
@@ -98,7 +99,10 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
     };
     let mut state = AppState::new(config, store);
     if lambda {
-        state = state.in_lambda(config);
+        state = state.with_runtime(items_api::lambda::environment(
+            config.aws_region.clone(),
+            config.aws_execution_env.clone(),
+        ));
     }
     if let (Some(arn), Some(sdk)) = (&config.api_token_secret_arn, &sdk) {
         let token = items_api::secrets::read_token(sdk, arn).await?;

@@ -1,8 +1,13 @@
 //! Logging: `tracing` events as JSON lines (for machines and CloudWatch) or pretty text
-//! (for a terminal).
+//! (for a terminal), and the request span and log line every request gets.
 
 use crate::config::{Config, LogFormat};
+use crate::context::{Invocation, REQUEST_ID};
+use axum::extract::{MatchedPath, Request};
+use axum::response::Response;
 use std::io::IsTerminal;
+use std::time::Duration;
+use tracing::Span;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -51,4 +56,41 @@ pub fn init_to(config: &Config, output: Output) {
     if let Some(error) = bad_filter {
         tracing::warn!(%error, filter, "invalid log filter; logging at info");
     }
+}
+
+/// One span per request; its fields are on every event logged while serving it.
+pub fn request_span(request: &Request) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        lambda_request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(invocation) = request.extensions().get::<Invocation>() {
+        if let Some(id) = &invocation.lambda_request_id {
+            span.record("lambda_request_id", id.as_str());
+        }
+        if let Some(trace) = &invocation.trace_id {
+            span.record("trace_id", trace.as_str());
+        }
+    }
+    span
+}
+
+/// The one log line per request.
+pub fn log_response(response: &Response, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    tracing::info!(status, latency_ms, "request completed");
 }

@@ -4,7 +4,7 @@
 //! is never dumped and no credential can appear.
 
 use super::SERVICE_TAG;
-use crate::app::AppState;
+use crate::context::{AppState, Invocation, Runtime};
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Serialize;
@@ -87,49 +87,29 @@ pub struct AwsInfo {
 }
 
 impl AwsInfo {
-    /// What is known outside Lambda.
-    pub fn local() -> Self {
-        Self {
-            in_lambda: false,
-            architecture: Some(std::env::consts::ARCH.to_owned()),
+    /// The start-up facts, completed with one invocation's when there is one.
+    pub fn new(runtime: &Runtime, invocation: Option<&Invocation>) -> Self {
+        let mut info = Self {
+            in_lambda: runtime.in_lambda,
+            region: runtime.region.clone(),
+            runtime: runtime.runtime.clone(),
+            architecture: runtime.architecture.clone(),
             ..Self::default()
+        };
+        if let Some(invocation) = invocation.cloned() {
+            info.in_lambda = true;
+            info.function_name = invocation.function_name;
+            info.function_version = invocation.function_version;
+            info.memory_limit_mb = invocation.memory_limit_mb;
+            info.log_group = invocation.log_group;
+            info.log_stream = invocation.log_stream;
+            info.lambda_request_id = invocation.lambda_request_id;
+            info.api_request_id = invocation.api_request_id;
+            info.stage = invocation.stage;
+            info.source_ip = invocation.source_ip;
+            info.trace_id = invocation.trace_id;
         }
-    }
-}
-
-/// The facts of one Lambda invocation, put in the request extensions by `lambda.rs`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Invocation {
-    pub function_name: Option<String>,
-    pub function_version: Option<String>,
-    pub memory_limit_mb: Option<u32>,
-    pub log_group: Option<String>,
-    pub log_stream: Option<String>,
-    pub lambda_request_id: Option<String>,
-    pub api_request_id: Option<String>,
-    pub stage: Option<String>,
-    pub source_ip: Option<String>,
-    pub trace_id: Option<String>,
-}
-
-impl AwsInfo {
-    /// The start-up facts completed with one invocation's.
-    pub fn with_invocation(&self, invocation: &Invocation) -> Self {
-        let invocation = invocation.clone();
-        Self {
-            in_lambda: true,
-            function_name: invocation.function_name,
-            function_version: invocation.function_version,
-            memory_limit_mb: invocation.memory_limit_mb,
-            log_group: invocation.log_group,
-            log_stream: invocation.log_stream,
-            lambda_request_id: invocation.lambda_request_id,
-            api_request_id: invocation.api_request_id,
-            stage: invocation.stage,
-            source_ip: invocation.source_ip,
-            trace_id: invocation.trace_id,
-            ..self.clone()
-        }
+        info
     }
 }
 
@@ -153,8 +133,6 @@ pub async fn get_aws_info(
     State(state): State<AppState>,
     invocation: Option<Extension<Invocation>>,
 ) -> Json<AwsInfo> {
-    Json(match invocation {
-        Some(Extension(invocation)) => state.aws_info.with_invocation(&invocation),
-        None => state.aws_info.as_ref().clone(),
-    })
+    let invocation = invocation.as_ref().map(|Extension(invocation)| invocation);
+    Json(AwsInfo::new(&state.runtime, invocation))
 }

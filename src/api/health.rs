@@ -1,7 +1,7 @@
 //! `GET /api/health`: is the service able to serve items?
 
 use super::SERVICE_TAG;
-use crate::app::AppState;
+use crate::context::AppState;
 use crate::error::error_chain;
 use axum::Json;
 use axum::extract::State;

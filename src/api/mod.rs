@@ -9,7 +9,7 @@ pub mod health;
 pub mod items;
 pub mod welcome;
 
-use crate::app::AppState;
+use crate::context::AppState;
 use crate::error;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -61,7 +61,7 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
     components(schemas(error::Problem), responses(
         error::MalformedJson,
         error::Unauthorized,
-        error::ItemNotFound,
+        items::ItemNotFound,
         error::PayloadTooLarge,
         error::UnsupportedMediaType,
         error::ValidationFailed,

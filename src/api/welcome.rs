@@ -1,7 +1,7 @@
 //! `GET /`: what this service is and where its documentation lives.
 
 use super::SERVICE_TAG;
-use crate::app::BasePath;
+use crate::context::BasePath;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;

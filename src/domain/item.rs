@@ -5,13 +5,20 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use uuid::Uuid;
 use validator::{Validate, ValidationError, ValidationErrors};
 
+/// What the API calls this resource in messages ("no item has this id").
+pub const RESOURCE: &str = "item";
 /// Longest accepted item name, in Unicode code points (JSON Schema `maxLength` counts the same way).
-pub const NAME_MAX_CHARS: u64 = 200;
+pub const NAME_MAX_CHARS: usize = 200;
 /// Longest accepted item description, in Unicode code points.
-pub const DESCRIPTION_MAX_CHARS: u64 = 2000;
+pub const DESCRIPTION_MAX_CHARS: usize = 2000;
+/// The contract's `pattern` for names: at least one character outside Unicode's
+/// White_Space set (`char::is_whitespace`).
+pub const NAME_NOT_BLANK_PATTERN: &str =
+    r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 
 /// Server-generated identifier of an item: a UUID (version 7, so ids sort by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
@@ -103,41 +110,75 @@ pub fn now() -> DateTime<Utc> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Test Item", "description": "AWS Lambda test"}))]
 pub struct NewItem {
-    /// The item's name: 1 to 200 characters, at least one of them not whitespace.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
-    #[validate(
-        length(
-            min = 1,
-            max = "NAME_MAX_CHARS",
-            message = "must be 1 to 200 characters long"
-        ),
-        custom(function = "not_blank")
-    )]
+    #[schema(schema_with = name_schema)]
+    #[validate(custom(function = "valid_name"))]
     pub name: String,
-    /// Free-text description, at most 2000 characters; null or absent for none.
-    #[schema(max_length = 2000)]
-    #[validate(length(
-        max = "DESCRIPTION_MAX_CHARS",
-        message = "must be at most 2000 characters long"
-    ))]
+    #[schema(schema_with = description_schema)]
+    #[validate(custom(function = "valid_description"))]
     #[serde(default)]
     pub description: Option<String>,
 }
 
-/// Rejects names made only of whitespace. "Whitespace" is Unicode's White_Space
-/// property (`char::is_whitespace`), the same set the contract's `pattern` spells out, so
-/// the server and any JSON Schema validator agree on every input.
-fn not_blank(name: &str) -> Result<(), ValidationError> {
+/// The contract's `NewItem.name`: its limits come from the constants the validation uses.
+fn name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "The item's name: 1 to {NAME_MAX_CHARS} characters, at least one of them not whitespace."
+        )))
+        .min_length(Some(1))
+        .max_length(Some(NAME_MAX_CHARS))
+        .pattern(Some(NAME_NOT_BLANK_PATTERN))
+        .build()
+}
+
+/// The contract's `NewItem.description`.
+fn description_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(format!(
+            "Free-text description, at most {DESCRIPTION_MAX_CHARS} characters; null or absent for none."
+        )))
+        .max_length(Some(DESCRIPTION_MAX_CHARS))
+        .build()
+}
+
+/// 1 to [`NAME_MAX_CHARS`] characters (code points, as JSON Schema counts them), not
+/// all of them whitespace. "Whitespace" is Unicode's White_Space property
+/// (`char::is_whitespace`), the set [`NAME_NOT_BLANK_PATTERN`] spells out, so the
+/// server and any JSON Schema validator agree on every input.
+fn valid_name(name: &str) -> Result<(), ValidationError> {
+    let length = name.chars().count();
+    if !(1..=NAME_MAX_CHARS).contains(&length) {
+        return Err(invalid(
+            "length",
+            format!("must be 1 to {NAME_MAX_CHARS} characters long"),
+        ));
+    }
     if name.chars().all(char::is_whitespace) {
-        let mut error = ValidationError::new("blank");
-        error.message = Some("must contain a character that is not whitespace".into());
-        return Err(error);
+        return Err(invalid(
+            "blank",
+            "must contain a character that is not whitespace".to_owned(),
+        ));
     }
     Ok(())
+}
+
+/// At most [`DESCRIPTION_MAX_CHARS`] characters.
+fn valid_description(description: &str) -> Result<(), ValidationError> {
+    if description.chars().count() > DESCRIPTION_MAX_CHARS {
+        return Err(invalid(
+            "length",
+            format!("must be at most {DESCRIPTION_MAX_CHARS} characters long"),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(code: &'static str, message: String) -> ValidationError {
+    let mut error = ValidationError::new(code);
+    error.message = Some(message.into());
+    error
 }
 
 /// The fields of an item after validation. Only [`TryFrom<NewItem>`] makes one outside

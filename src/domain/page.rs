@@ -10,11 +10,18 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 /// Default page size when `limit` is absent.
 pub const DEFAULT_LIMIT: u32 = 20;
+/// Smallest page size a client may ask for.
+pub const MIN_LIMIT: u32 = 1;
 /// Largest page size a client may ask for.
 pub const MAX_LIMIT: u32 = 100;
+/// The contract's pattern of a cursor: 22 URL-safe base64 characters (16 bytes).
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{22}$";
+/// The length of a cursor's text form.
+const CURSOR_CHARS: usize = 22;
 
 /// URL-safe base64 without padding. Trailing bits are allowed so that every string of
 /// the contract's cursor pattern decodes: a syntactically valid cursor is never refused.
@@ -48,7 +55,7 @@ impl Cursor {
 
     /// Reads a cursor produced by [`Cursor::encode`]; `None` for anything else.
     pub fn decode(text: &str) -> Option<Self> {
-        if text.len() != 22 {
+        if text.len() != CURSOR_CHARS {
             return None;
         }
         let bytes = CURSOR_ENGINE.decode(text).ok()?;
@@ -71,13 +78,22 @@ pub struct PageRequest {
 pub struct ItemPage {
     /// The items of this page, oldest first.
     pub items: Vec<Item>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    #[schema(
-        required = true,
-        pattern = "^[A-Za-z0-9_-]{22}$",
-        example = "AZOm8HwufTqbHk9aa3yNng"
-    )]
+    #[schema(required = true, schema_with = next_cursor_schema)]
     pub next_cursor: Option<String>,
+}
+
+/// The contract's `ItemPage.next_cursor`. Its single `example` is what the published
+/// document carries (OpenAPI 3.1 still accepts the keyword utoipa marks deprecated).
+#[allow(deprecated)]
+fn next_cursor_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "Pass as `cursor` to get the next page; null on the last page.",
+        ))
+        .pattern(Some(CURSOR_PATTERN))
+        .example(Some("AZOm8HwufTqbHk9aa3yNng".into()))
+        .build()
 }
 
 impl ItemPage {

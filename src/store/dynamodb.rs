@@ -12,7 +12,8 @@
 //! and delete of a missing item fail (`attribute_exists`) instead of creating one.
 
 use super::{
-    ItemStore, StoreError, corrupt, parse_stored_id, parse_stored_timestamp, stored_timestamp,
+    ITEM_NOT_FOUND, ItemStore, StoreError, corrupt, parse_stored_id, parse_stored_timestamp,
+    stored_timestamp,
 };
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
@@ -129,11 +130,7 @@ impl ItemStore for DynamoDbStore {
             .send()
             .await
             .map_err(map_error)?;
-        output
-            .item
-            .as_ref()
-            .map(read_item)
-            .ok_or(StoreError::NotFound)?
+        output.item.as_ref().map(read_item).ok_or(ITEM_NOT_FOUND)?
     }
 
     async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError> {
@@ -167,7 +164,7 @@ impl ItemStore for DynamoDbStore {
         let output = update
             .send()
             .await
-            .map_err(|e| map_conditional(e, StoreError::NotFound))?;
+            .map_err(|e| map_conditional(e, ITEM_NOT_FOUND))?;
         let attributes = output
             .attributes
             .ok_or_else(|| StoreError::Other("UpdateItem returned no attributes".into()))?;
@@ -182,7 +179,7 @@ impl ItemStore for DynamoDbStore {
             .condition_expression("attribute_exists(id)")
             .send()
             .await
-            .map_err(|e| map_conditional(e, StoreError::NotFound))?;
+            .map_err(|e| map_conditional(e, ITEM_NOT_FOUND))?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 pub mod dynamodb;
 pub mod sqlite;
 
+use crate::domain::item;
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -15,29 +16,34 @@ pub use sqlite::SqliteStore;
 /// What went wrong in storage. It knows nothing of HTTP; `error.rs` maps it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The item does not exist.
-    #[error("item not found")]
-    NotFound,
-    /// An item with that id already exists.
-    #[error("an item with this id already exists")]
+    /// No record of this resource has the key.
+    #[error("{resource} not found")]
+    NotFound { resource: &'static str },
+    /// A record with that key already exists.
+    #[error("a record with this key already exists")]
     Conflict,
     /// The store cannot serve the request now; trying again later may work.
-    #[error("item store unavailable")]
+    #[error("store unavailable")]
     Unavailable {
         retry_after: Duration,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Any other failure: a bug or corrupt data, not the client's fault.
-    #[error("item store failed")]
+    #[error("store failed")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// What stores answer when no item has the id.
+const ITEM_NOT_FOUND: StoreError = StoreError::NotFound {
+    resource: item::RESOURCE,
+};
 
 /// Storage of items.
 ///
 /// # Errors
 /// Every implementation MUST return:
-/// - [`StoreError::NotFound`] from `get`, `replace` and `delete` when no item has the id;
+/// - [`StoreError::NotFound`] (resource [`item::RESOURCE`]) from `get`, `replace` and `delete` when no item has the id;
 /// - [`StoreError::Conflict`] from `insert` when an item with the id exists (it is never overwritten);
 /// - [`StoreError::Unavailable`] when the backend cannot be reached or is overloaded;
 /// - [`StoreError::Other`] for anything else.

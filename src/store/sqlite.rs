@@ -15,7 +15,10 @@
 //! `:memory:` databases are private to one connection, so they use the writer for
 //! reads too (tests and throw-away runs).
 
-use super::{ItemStore, StoreError, parse_stored_id, parse_stored_timestamp, stored_timestamp};
+use super::{
+    ITEM_NOT_FOUND, ItemStore, StoreError, parse_stored_id, parse_stored_timestamp,
+    stored_timestamp,
+};
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -168,7 +171,7 @@ impl ItemStore for SqliteStore {
             )
             .and_then(|mut select| select.query_row([id.to_string()], read_row).optional())
             .map_err(map_error)?
-            .ok_or(StoreError::NotFound)?
+            .ok_or(ITEM_NOT_FOUND)?
         })
     }
 
@@ -189,7 +192,7 @@ impl ItemStore for SqliteStore {
                     .optional()
             })
             .map_err(map_error)?
-            .ok_or(StoreError::NotFound)?
+            .ok_or(ITEM_NOT_FOUND)?
         })
         .await
     }
@@ -201,7 +204,7 @@ impl ItemStore for SqliteStore {
                 .and_then(|mut delete| delete.execute([id.to_string()]))
                 .map_err(map_error)?;
             if deleted == 0 {
-                return Err(StoreError::NotFound);
+                return Err(ITEM_NOT_FOUND);
             }
             Ok(())
         })

@@ -1,6 +1,6 @@
 //! Bearer-token protection of writes.
 
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::{TOKEN, TestApp};
 use axum::body::Body;
 use axum::http::Method;
 use serde_json::json;
@@ -11,7 +11,7 @@ async fn post_with(
     app: &TestApp,
     authorization: Option<&str>,
     body: &str,
-) -> crate::helpers::TestResponse {
+) -> crate::support::TestResponse {
     let mut headers = vec![("content-type", "application/json")];
     if let Some(value) = authorization {
         headers.push(("authorization", value));

@@ -1,6 +1,6 @@
 //! The original FastAPI service's calls keep working.
 
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::{TOKEN, TestApp};
 use axum::body::Body;
 use axum::http::Method;
 

@@ -1,6 +1,6 @@
 //! `openapi.yaml` is the contract: the code must generate exactly that document.
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 use assert_json_diff::{CompareMode, Config, assert_json_matches_no_panic};
 use serde_json::Value;
 

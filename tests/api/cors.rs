@@ -1,6 +1,6 @@
 //! CORS comes from CORS_ALLOW_ORIGINS and is off by default.
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 use axum::body::Body;
 use axum::http::Method;
 use items_api::config::Config;

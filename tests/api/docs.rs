@@ -1,8 +1,8 @@
 //! Swagger UI and ReDoc, with relative URLs that survive a path prefix.
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 use items_api::config::Config;
-use items_api::docs::{REDOC_CDN_INTEGRITY, REDOC_CDN_URL};
+use items_api::config::{REDOC_CDN_INTEGRITY, REDOC_CDN_URL};
 
 #[tokio::test]
 async fn docs_redirects_relatively_into_its_folder() {

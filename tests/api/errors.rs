@@ -1,6 +1,6 @@
 //! Every error is problem+json with the request id: the framework's own included.
 
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::{TOKEN, TestApp};
 use axum::body::Body;
 use axum::http::Method;
 use items_api::config::Config;
@@ -17,7 +17,7 @@ async fn post_raw(
     app: &TestApp,
     content_type: &str,
     body: impl Into<Body>,
-) -> crate::helpers::TestResponse {
+) -> crate::support::TestResponse {
     let headers = write_headers(content_type);
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     app.send(Method::POST, "/api/items", &headers, body.into())

@@ -1,8 +1,6 @@
 //! The DynamoDB store going away and coming back while the server runs.
 
-use crate::helpers::Moto;
-use crate::server::{Server, client};
-use crate::store::dynamodb_client;
+use crate::support::{Moto, Server, client, dynamodb_client};
 use items_api::store::DynamoDbStore;
 use std::time::{Duration, Instant};
 

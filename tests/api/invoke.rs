@@ -1,12 +1,9 @@
 //! `items-api invoke`: one event through the real binary, its allow-listed aws-info,
 //! and the bearer token from AWS Secrets Manager (against moto_server).
 
-use crate::helpers::Moto;
+use crate::support::{BINARY, EVENTS, FIXTURE_TOKEN, Moto};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_items-api");
-const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/events");
 
 /// Secrets that must never appear in a response or a log line.
 const SECRETS: [(&str, &str); 5] = [
@@ -16,7 +13,7 @@ const SECRETS: [(&str, &str); 5] = [
         "fake-secret-access-key-do-not-leak",
     ),
     ("AWS_SESSION_TOKEN", "fake-session-token-do-not-leak"),
-    ("API_TOKEN", "fixture-token"),
+    ("API_TOKEN", FIXTURE_TOKEN),
     ("SOME_APP_SECRET", "another-secret-value-do-not-leak"),
 ];
 

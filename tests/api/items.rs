@@ -1,6 +1,6 @@
 //! Item operations, their happy paths and their 404/422 answers.
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 use axum::http::Method;
 use serde_json::json;
 use std::collections::HashSet;

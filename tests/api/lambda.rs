@@ -1,17 +1,11 @@
-//! Lambda events of every payload kind, run through the same router in-process, and
-//! the `invoke` subcommand with secrets in its environment.
+//! Lambda events of every payload kind (tests/events/), run in-process through the
+//! Lambda adapter and the same router the local server uses. The binary's `invoke`
+//! subcommand is tested in invoke.rs.
 
-use crate::helpers::TestApp;
+use crate::support::{FIXTURE_TOKEN as TOKEN, TestApp, event};
 use base64::Engine as _;
 use items_api::config::Config;
 use serde_json::Value;
-
-const TOKEN: &str = "fixture-token";
-const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/events");
-
-fn event(name: &str) -> String {
-    std::fs::read_to_string(format!("{EVENTS}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
 
 fn app() -> TestApp {
     TestApp::with_config(Config {

@@ -1,17 +1,18 @@
 //! Black-box tests of the service: one test binary, one module per concern.
 #![allow(unreachable_pub)] // test modules share helpers with `pub`; nothing is exported
 
+mod architecture;
 mod auth;
+mod binary;
 mod compat;
 mod contract;
 mod cors;
 mod docs;
 mod errors;
 mod faults;
-mod helpers;
 mod invoke;
 mod items;
 mod lambda;
-mod server;
 mod service;
 mod store;
+mod support;

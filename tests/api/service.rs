@@ -1,6 +1,6 @@
 //! Welcome, health and aws-info; a failing store gives 503s, never 500s.
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 use async_trait::async_trait;
 use axum::http::Method;
 use items_api::config::Config;

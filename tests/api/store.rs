@@ -3,6 +3,7 @@
 //! `conformance_suite!(module, factory)` instantiates every test for a store; each
 //! promise in the `ItemStore` docs has a test here.
 
+use crate::support::dynamodb_client;
 use items_api::domain::{Cursor, Item, ItemFields, ItemId, NewItem, PageRequest};
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore, StoreError};
 use std::collections::HashSet;
@@ -38,12 +39,18 @@ pub async fn insert_never_overwrites(store: Arc<dyn ItemStore>) {
 
 pub async fn missing_items_are_not_found(store: Arc<dyn ItemStore>) {
     let id = ItemId::generate();
-    assert!(matches!(store.get(id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get(id).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(matches!(
         store.replace(id, &fields("n", None)).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
-    assert!(matches!(store.delete(id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete(id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 pub async fn replace_keeps_id_and_created_at(store: Arc<dyn ItemStore>) {
@@ -67,11 +74,11 @@ pub async fn delete_removes_for_good(store: Arc<dyn ItemStore>) {
     store.delete(item.id).await.expect("delete");
     assert!(matches!(
         store.get(item.id).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         store.delete(item.id).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
 }
 
@@ -264,22 +271,9 @@ async fn sqlite_in_memory() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send
     )
 }
 
-/// A DynamoDB client for `endpoint` with fake credentials, as the service builds one.
-pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "AKIAFAKE", "fake", None, None, "test",
-        ))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
-}
-
 /// A DynamoDB store over a fresh table in its own moto_server.
 async fn dynamodb_on_moto() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) {
-    let moto = crate::helpers::Moto::start();
+    let moto = crate::support::Moto::start();
     let client = dynamodb_client(&moto.endpoint);
     DynamoDbStore::create_table(&client, "items")
         .await
@@ -295,7 +289,7 @@ conformance_suite!(dynamodb, dynamodb_on_moto());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_missing_table_is_unavailable_not_a_bug() {
-    let moto = crate::helpers::Moto::start();
+    let moto = crate::support::Moto::start();
     let store = DynamoDbStore::new(dynamodb_client(&moto.endpoint), "no-such-table");
     assert!(matches!(
         store.check().await,

@@ -1,17 +1,37 @@
-//! Test setup: the app over an in-memory store, driven in-process, and a spawned binary.
+//! The one set-up module of the black-box suite: the app in-process over an in-memory
+//! store ([`TestApp`]), the real binary on a random port ([`Server`]), the AWS emulator
+//! ([`Moto`]), and the constants every test shares (tokens, event fixtures, binary).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use items_api::app::{AppState, build_app};
+use items_api::app::build_app;
 use items_api::config::Config;
+use items_api::context::AppState;
 use items_api::store::{ItemStore, SqliteStore};
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 /// The token the authenticated test apps require.
 pub const TOKEN: &str = "test-token-0123456789";
+/// The token the Lambda event fixtures in tests/events/ carry.
+pub const FIXTURE_TOKEN: &str = "fixture-token";
+/// The Lambda event fixtures.
+pub const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/events");
+/// The binary under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_items-api");
+
+/// One event fixture's text.
+pub fn event(name: &str) -> String {
+    std::fs::read_to_string(format!("{EVENTS}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
 
 /// The service in-process, over the given store.
 #[derive(Clone)]
@@ -264,4 +284,150 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A DynamoDB client for `endpoint` with fake credentials, as the service builds one.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "AKIAFAKE", "fake", None, None, "test",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A running `items-api` on 127.0.0.1 with a random port, its JSON log lines readable.
+pub struct Server {
+    child: Child,
+    address: SocketAddr,
+    logs: Receiver<serde_json::Value>,
+    /// Log lines up to and including "listening".
+    pub startup: Vec<serde_json::Value>,
+}
+
+impl Server {
+    /// SQLite at `database`; writes need `token` when given.
+    pub fn start(database: &Path, token: Option<&str>) -> Self {
+        let mut env = vec![("DATABASE_PATH", database.display().to_string())];
+        if let Some(token) = token {
+            env.push(("API_TOKEN", token.to_owned()));
+        }
+        Self::with_env(&env)
+    }
+
+    /// Starts the binary with only these variables (and PORT=0, JSON logs) set.
+    pub fn with_env(env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(BINARY);
+        command
+            .env_clear()
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, logs) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+                if sender.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            logs,
+            startup: Vec::new(),
+        };
+        let mut startup = Vec::new();
+        let listening = server.wait_for_log(|line| {
+            startup.push(line.clone());
+            line["message"] == "listening; docs at /docs/"
+        });
+        server.startup = startup;
+        server.address = listening["address"]
+            .as_str()
+            .expect("address")
+            .parse()
+            .expect("a socket address");
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The first log line (from now) that `matches`, within 10 s.
+    pub fn wait_for_log(
+        &mut self,
+        mut matches: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no matching log line within 10 s"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the server exited: {:?}", self.child.try_wait())
+                }
+            }
+        }
+    }
+
+    /// Every log line received so far, as text (for failure messages).
+    pub fn drain_logs(&self) -> String {
+        self.logs
+            .try_iter()
+            .map(|line| line.to_string() + "\n")
+            .collect()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that talks to 127.0.0.1 directly (no proxy from the environment).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a client")
 }

@@ -1,0 +1,150 @@
+//! The item operations' path and query parameters, parsed into domain types, and their
+//! description in the contract (the limits come from the same constants).
+
+use crate::domain::page::{CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT};
+use crate::domain::{Cursor, ItemId, PageRequest};
+use crate::error::{ApiError, FieldError, InputLocation};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use utoipa::IntoParams;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+
+/// The `item_id` path parameter, parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemPath(pub ItemId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ItemPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid(InputLocation::Path, "item_id", e.body_text()))?;
+        ItemId::parse(&raw).map(Self).ok_or_else(|| {
+            ApiError::invalid(
+                InputLocation::Path,
+                "item_id",
+                "must be a UUID in its hyphenated form",
+            )
+        })
+    }
+}
+
+/// The page request of `listItems`, from its query string.
+#[derive(Debug, Clone, Copy)]
+pub struct PageQuery(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let mut limit = None;
+        let mut cursor = None;
+        let mut errors = Vec::new();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match key.as_ref() {
+                "limit" => &mut limit,
+                "cursor" => &mut cursor,
+                _ => continue,
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                errors.push(FieldError::new(
+                    InputLocation::Query,
+                    key.as_ref(),
+                    "must be given at most once",
+                ));
+            }
+        }
+        let limit = match limit.as_deref().map(parse_limit) {
+            None => Some(DEFAULT_LIMIT),
+            Some(Ok(limit)) => Some(limit),
+            Some(Err(message)) => {
+                errors.push(FieldError::new(InputLocation::Query, "limit", message));
+                None
+            }
+        };
+        let after = match cursor.as_deref().map(Cursor::decode) {
+            None => None,
+            Some(Some(cursor)) => Some(cursor),
+            Some(None) => {
+                errors.push(FieldError::new(
+                    InputLocation::Query,
+                    "cursor",
+                    "is not a cursor this API returned; pass a next_cursor value unchanged",
+                ));
+                None
+            }
+        };
+        match limit {
+            Some(limit) if errors.is_empty() => Ok(Self(PageRequest { limit, after })),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+/// A whole number from 1 to 100. `5.0` counts as 5: JSON Schema's integers include
+/// numbers with a zero fraction, and clients that serialize them so must not be refused.
+fn parse_limit(text: &str) -> Result<u32, String> {
+    let message = || format!("must be a whole number from {MIN_LIMIT} to {MAX_LIMIT}");
+    let number: f64 = text.parse().map_err(|_| message())?;
+    if number.fract() != 0.0 || !(f64::from(MIN_LIMIT)..=f64::from(MAX_LIMIT)).contains(&number) {
+        return Err(message());
+    }
+    // Exact: a whole number within 1..=100.
+    Ok(number as u32)
+}
+
+/// `limit` and `cursor`, as the contract describes them.
+impl IntoParams for PageQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let limit = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .default(Some(DEFAULT_LIMIT.into()))
+            .minimum(Some(MIN_LIMIT))
+            .maximum(Some(MAX_LIMIT));
+        let cursor = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(CURSOR_PATTERN));
+        vec![
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(ParameterIn::Query)
+                .description(Some(format!(
+                    "How many items to return, {MIN_LIMIT} to {MAX_LIMIT}."
+                )))
+                .required(Required::False)
+                .schema(Some(limit))
+                .build(),
+            ParameterBuilder::new()
+                .name("cursor")
+                .parameter_in(ParameterIn::Query)
+                .description(Some(
+                    "The `next_cursor` of the previous page; absent for the first page.",
+                ))
+                .required(Required::False)
+                .schema(Some(cursor))
+                .build(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_accept_whole_numbers_in_range() {
+        assert_eq!(parse_limit("1"), Ok(1));
+        assert_eq!(parse_limit("100"), Ok(100));
+        assert_eq!(parse_limit("5.0"), Ok(5));
+        for bad in [
+            "0", "101", "-1", "2.5", "", "abc", " 5", "NaN", "inf", "1e400",
+        ] {
+            assert!(parse_limit(bad).is_err(), "{bad:?}");
+        }
+    }
+}
