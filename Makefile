@@ -5,9 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
-# Python tools of the tests (moto_server, cfn-lint, sam, cargo-lambda), in a venv.
+# The one Python environment of the tests and benchmarks (tests/tools/requirements.txt),
+# installed by tests/tools/setup.sh.
 PY := target/py
-PY_STAMP := $(PY)/.installed
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
@@ -16,15 +16,10 @@ export SAM_CLI_TELEMETRY := 0
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(PY_STAMP) ## Install what the tests need (Rust components and targets, Python tools)
+setup: ## Install what the tests need (Rust components and targets, Python tools)
 	rustup component add rustfmt clippy
 	rustup target add aarch64-unknown-linux-gnu
-	contract-tests/setup.sh
-
-$(PY_STAMP): tests/tools/requirements.txt
-	python3 -m venv $(PY)
-	$(PY)/bin/pip install --quiet --disable-pip-version-check -r tests/tools/requirements.txt
-	touch $@
+	tests/tools/setup.sh
 
 test: setup fmt lint unit template contract contract-lambda contract-self-test clients package ## Everything CI checks
 	@echo "make test: all checks passed"
@@ -35,10 +30,12 @@ fmt: ## Check formatting
 lint: ## Clippy with warnings as errors
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-unit: $(PY_STAMP) ## Unit and black-box tests (in-process, spawned binary, moto_server)
+unit: ## Unit and black-box tests (in-process, spawned binary, moto_server)
+	tests/tools/setup.sh
 	$(CARGO) test --locked
 
-template: $(PY_STAMP) ## Lint template.yaml (cfn-lint, sam validate --lint)
+template: ## Lint template.yaml (cfn-lint, sam validate --lint)
+	tests/tools/setup.sh
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
 
@@ -54,14 +51,10 @@ contract-self-test: ## Prove the contract tests fail on a broken handler
 clients: ## Spec linters, generated Python/TypeScript clients' scenarios, browser test of /docs and /redoc
 	tests/clients/run.sh
 
-package: $(PY_STAMP) ## sam build the arm64 Lambda package and print its sizes
+package: ## sam build the arm64 Lambda package and print its sizes
+	tests/tools/setup.sh
 	sam build --template template.yaml --build-dir target/sam-build
-	@python3 -c 'import os, sys, zipfile; \
-	  b = "target/sam-build/ItemsFunction/bootstrap"; z = "target/sam-build/items-api.zip"; \
-	  head = open(b, "rb").read(20); \
-	  sys.exit("package: bootstrap is not an arm64 ELF binary") if head[:4] != b"\x7fELF" or head[18:20] != b"\xb7\x00" else None; \
-	  zf = zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED, compresslevel=9); zf.write(b, "bootstrap"); zf.close(); \
-	  print(f"package: bootstrap {os.path.getsize(b):,} bytes, zip {os.path.getsize(z):,} bytes (arm64, what Lambda receives)")'
+	tests/tools/package_size.py
 
 bench: ## Benchmarks against the Python original; updates docs/performance.md
 	python3 benches/run.py
@@ -76,4 +69,4 @@ openapi: ## Print the OpenAPI document the code generates
 	$(CARGO) run --quiet -- openapi
 
 clean-tools: ## Remove the installed test tools (they are reinstalled by make setup)
-	rm -rf $(PY) contract-tests/.venv
+	rm -rf $(PY)

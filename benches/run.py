@@ -12,12 +12,12 @@ Usage: python3 benches/run.py [--quick] [--skip-package]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,10 +27,13 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "tools"))
+from service import Service  # noqa: E402  (the shared start/wait/stop helper)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "target" / "bench"
 PY_REF = ROOT / "benches" / "python-reference"
-PY = BENCH / "py"
+PY = ROOT / "target" / "py"  # the one tools venv (tests/tools/setup.sh)
 EVENTS = ROOT / "tests" / "events"
 TOKEN = "fixture-token"  # the token the event fixtures carry
 RUST = ROOT / "target" / "release" / "items-api"
@@ -50,13 +53,7 @@ def setup(skip_package: bool) -> None:
         log("installing wrk (apt)")
         run(["apt-get", "update", "-qq"])
         run(["apt-get", "install", "-y", "-qq", "wrk"], stdout=subprocess.DEVNULL)
-    requirements = PY_REF / "requirements.txt"
-    stamp = PY / ".requirements"
-    if not stamp.exists() or stamp.read_text() != requirements.read_text():
-        log("installing the Python reference's stack")
-        run([sys.executable, "-m", "venv", str(PY)])
-        run([str(PY / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "-r", str(requirements)])
-        stamp.write_text(requirements.read_text())
+    run([str(ROOT / "tests" / "tools" / "setup.sh")])
     log("building the release binary and the bare axum ceiling")
     run(["cargo", "build", "--release", "--quiet", "--bin", "items-api", "--example", "bare-axum"], cwd=ROOT)
 
@@ -123,23 +120,6 @@ def warm_invokes(count: int):
     return results
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str) -> None:
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"no answer from {url}")
-
-
 def http_json(method: str, url: str, body=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
@@ -178,47 +158,38 @@ def peak_rss_mb(pid: int) -> float:
 
 def http_benchmarks(seconds: int):
     results = {}
-    servers = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        rust_port, python_port, bare_port = free_port(), free_port(), free_port()
-        servers["rust"] = subprocess.Popen(
-            [str(RUST)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "PORT": str(rust_port), "API_TOKEN": TOKEN, "DATABASE_PATH": f"{tmp}/items.db",
-                 "LOG_FORMAT": "json", "LOG_LEVEL": "info"})
-        servers["python"] = subprocess.Popen(
-            [str(PY / "bin" / "uvicorn"), "app:app", "--host", "127.0.0.1", "--port", str(python_port),
-             "--no-access-log", "--log-level", "warning"], cwd=PY_REF, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**os.environ, "API_TOKEN": TOKEN, "LOG_LEVEL": "info"})
-        servers["bare"] = subprocess.Popen([str(BARE), str(bare_port)], stdout=subprocess.DEVNULL)
-        try:
-            bases = {"rust": f"http://127.0.0.1:{rust_port}", "python": f"http://127.0.0.1:{python_port}",
-                     "bare": f"http://127.0.0.1:{bare_port}"}
-            for base in bases.values():
-                wait_http(f"{base}/api/health")
-            item_ids = {}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            "rust": Service(binary=RUST, env={"API_TOKEN": TOKEN, "LOG_LEVEL": "info"}),
+            "python": Service(
+                command=[str(PY / "bin" / "uvicorn"), "--app-dir", str(PY_REF), "app:app", "--host", "127.0.0.1",
+                         "--port", "{port}", "--no-access-log", "--log-level", "warning"],
+                env={"API_TOKEN": TOKEN, "LOG_LEVEL": "info"}),
+            "bare": Service(command=[str(BARE), "{port}"]),
+        }
+        for server in servers.values():
+            stack.enter_context(server)
+        bases = {side: server.base_url for side, server in servers.items()}
+        item_ids = {}
+        for side in ("rust", "python"):
+            created = [http_json("POST", f"{bases[side]}/api/items", {"name": f"seed {i}"}) for i in range(100)]
+            item_ids[side] = created[50]["id"]
+        cases = {
+            "getHealth": ("/api/health", None),
+            "getItem": ("/api/items/{id}", None),
+            "listItems": ("/api/items?limit=20", None),
+            "createItem": ("/api/items", ROOT / "benches" / "wrk" / "create_item.lua"),
+        }
+        for name, (path, script) in cases.items():
+            results[name] = {}
             for side in ("rust", "python"):
-                created = [http_json("POST", f"{bases[side]}/api/items", {"name": f"seed {i}"}) for i in range(100)]
-                item_ids[side] = created[50]["id"]
-            cases = {
-                "getHealth": ("/api/health", None),
-                "getItem": ("/api/items/{id}", None),
-                "listItems": ("/api/items?limit=20", None),
-                "createItem": ("/api/items", ROOT / "benches" / "wrk" / "create_item.lua"),
-            }
-            for name, (path, script) in cases.items():
-                results[name] = {}
-                for side in ("rust", "python"):
-                    url = bases[side] + path.replace("{id}", item_ids[side])
-                    results[name][side] = wrk(url, seconds, script)
-                    log(f"http {name} {side}: {results[name][side]}")
-            results["getHealth"]["bare_axum"] = wrk(f"{bases['bare']}/api/health", seconds)
-            log(f"http getHealth bare axum: {results['getHealth']['bare_axum']}")
-            memory = {side: peak_rss_mb(servers[side].pid) for side in ("rust", "python", "bare")}
-            log(f"peak RSS under load (MB): {memory}")
-        finally:
-            for process in servers.values():
-                process.terminate()
-                process.wait(timeout=10)
+                url = bases[side] + path.replace("{id}", item_ids[side])
+                results[name][side] = wrk(url, seconds, script)
+                log(f"http {name} {side}: {results[name][side]}")
+        results["getHealth"]["bare_axum"] = wrk(f"{bases['bare']}/api/health", seconds)
+        log(f"http getHealth bare axum: {results['getHealth']['bare_axum']}")
+        memory = {side: peak_rss_mb(servers[side].process.pid) for side in ("rust", "python", "bare")}
+        log(f"peak RSS under load (MB): {memory}")
     return results, memory
 
 

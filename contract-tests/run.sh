@@ -47,9 +47,8 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-"$here/setup.sh"
-venv="$here/.venv"
-export PATH="$venv/bin:$PATH"
+"$root/tests/tools/setup.sh"
+export PATH="$root/target/py/bin:$PATH"
 reports="$here/reports"
 mkdir -p "$reports"
 rm -f "$reports/junit.xml" "$reports/cassette.yaml" "$reports/emulator-resends.log"
@@ -59,74 +58,24 @@ if [[ -z "$seed" ]]; then
 fi
 echo "== contract tests: mode $mode, seed $seed (replay with --seed $seed)"
 
-server_pid=""
-workdir=""
-cleanup() {
-  if [[ -n "$server_pid" ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ -n "$workdir" ]]; then rm -rf "$workdir"; fi
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_for() {
-  local url=$1 seconds=$2
-  for _ in $(seq 1 $((seconds * 5))); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
-    if [[ -n "$server_pid" ]] && ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "the service exited; its log:" >&2
-      tail -n 40 "$reports/service.log" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-  echo "no answer from $url within ${seconds}s; the service's log:" >&2
-  tail -n 40 "$reports/service.log" >&2
-  return 1
-}
-
+# The service: started, waited for and stopped by tests/tools/service.py, which hands
+# schemathesis BASE_URL and API_TOKEN; a deployed stage is used as it is.
+service=()
 case "$mode" in
   local | lambda)
-    workdir=$(mktemp -d)
-    export API_TOKEN
-    API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
-    port=$(free_port)
-    if [[ "$mode" == local ]]; then
-      # ITEMS_API_BIN runs another build of the service (self-test.sh uses it).
-      binary=${ITEMS_API_BIN:-}
-      if [[ -z "$binary" ]]; then
-        (cd "$root" && cargo build --quiet --bin items-api)
-        binary="$root/target/debug/items-api"
-      fi
-      DATABASE_PATH="$workdir/items.db" PORT=$port HOST=127.0.0.1 LOG_FORMAT=json LOG_LEVEL=warn \
-        "$binary" > "$reports/service.log" 2>&1 &
-      server_pid=$!
-      base_url="http://127.0.0.1:$port"
-    else
-      # cargo lambda watch runs the binary under an emulated Lambda runtime and turns
-      # each HTTP request into a function-URL (payload v2) event. The binary is built
-      # first so the emulator's own `cargo run` starts it at once, and --ignore-changes
-      # keeps it from restarting the function when a file changes mid-run (a restart
-      # drops the request in flight with the emulator's own 500).
-      (cd "$root" && cargo build --quiet --bin items-api)
-      (cd "$root" && DATABASE_PATH="$workdir/items.db" LOG_FORMAT=json LOG_LEVEL=warn \
-        exec cargo lambda watch --quiet --ignore-changes -A 127.0.0.1 -P "$port") \
-        > "$reports/service.log" 2>&1 &
-      server_pid=$!
-      base_url="http://127.0.0.1:$port/lambda-url/items-api"
+    service=(python3 "$root/tests/tools/service.py" --log "$reports/service.log")
+    # ITEMS_API_BIN runs another build of the service (self-test.sh uses it).
+    if [[ -n "${ITEMS_API_BIN:-}" ]]; then service+=(--binary "$ITEMS_API_BIN"); fi
+    if [[ "$mode" == lambda ]]; then
+      service+=(--lambda)
       # The emulator cannot carry non-UTF-8 JSON bodies; see hooks/lambda_transport.py.
       export PYTHONPATH="$here/hooks${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=lambda_transport
     fi
-    wait_for "$base_url/api/health" 120
+    service+=(--)
     : "${max_examples:=100}"
     ;;
   remote)
-    base_url=$target_url
+    export BASE_URL=$target_url
     if [[ -n "$stack" ]]; then
       arn=$(aws cloudformation describe-stacks --stack-name "$stack" \
         --query "Stacks[0].Outputs[?OutputKey=='ApiTokenSecretArn'].OutputValue" --output text)
@@ -142,38 +91,22 @@ case "$mode" in
     ;;
 esac
 
-args=(run "$root/openapi.yaml" --url "$base_url" --seed "$seed" --max-examples "$max_examples")
+args=(run "$root/openapi.yaml" --seed "$seed" --max-examples "$max_examples")
 if [[ -n "$rate_limit" ]]; then args+=(--rate-limit "$rate_limit"); fi
 if [[ -n "$max_time" ]]; then args+=(--max-time "$max_time"); fi
 
 status=0
-(cd "$here" && schemathesis "${args[@]}") || status=$?
+# shellcheck disable=SC2016 # BASE_URL is the service's, expanded in the inner shell
+"${service[@]}" bash -c 'cd "$0" && schemathesis "$@" --url "$BASE_URL"' "$here" "${args[@]}" || status=$?
 
-if [[ "$status" != 0 && "$mode" != remote ]]; then
+if [[ "$status" != 0 && "$mode" != remote && -f "$reports/service.log" ]]; then
   # The service's own problems are in the cassette; what the emulator or the process
   # said (restarts, crashes, runtime errors) is only here.
   echo "== the service's log, without its per-request warnings (full: $reports/service.log)"
   grep -v '"level":"WARN"' "$reports/service.log" | tail -n 40 || true
 fi
 
-python3 - "$reports/junit.xml" "$mode" "$seed" "$status" <<'PY'
-import sys
-import xml.etree.ElementTree as ET
-
-path, mode, seed, status = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-try:
-    root = ET.parse(path).getroot()
-    cases = root.iter("testcase")
-    total = failed = 0
-    for case in cases:
-        total += 1
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed += 1
-    print(f"contract tests ({mode}, seed {seed}, exit {status}): one JUnit case per operation plus the stateful run")
-    print(f"contract: {total - failed} passed, {failed} failed")
-except (OSError, ET.ParseError) as error:
-    print(f"contract tests ({mode}, seed {seed}): no JUnit report ({error}); exit {status}")
-PY
+python3 "$here/summary.py" "$reports/junit.xml" "$mode" "$seed" "$status"
 if [[ -s "$reports/emulator-resends.log" ]]; then
   echo "contract: $(wc -l < "$reports/emulator-resends.log") read(s) sent again after the emulator's own 500 (see hooks/lambda_transport.py; list in $reports/emulator-resends.log)"
 fi

@@ -10,7 +10,8 @@ copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
 
 echo "== self-test: the Lambda-mode hook resends only the emulator's own faults"
-(cd "$here" && .venv/bin/python -m unittest discover -s hooks)
+"$root/tests/tools/setup.sh"
+(cd "$here" && "$root/target/py/bin/python" -m unittest discover -s hooks)
 
 (cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$copy")
 sed -i 's/StatusCode::CREATED,/StatusCode::OK,/' "$copy/src/api/items/mod.rs"

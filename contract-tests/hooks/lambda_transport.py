@@ -17,6 +17,9 @@ kept out of this mode; every case and every check otherwise runs as in local mod
    answers always carry `x-request-id` and are never resent, so a 500 of the service
    still fails the run. Each resend is logged to reports/emulator-resends.log, and
    run.sh prints the count.
+
+Only the sessions schemathesis makes are changed (its own `requests.Session`
+subclass); any other `requests` user in the process sends as usual.
 """
 
 import json
@@ -24,10 +27,11 @@ from pathlib import Path
 
 import requests
 import schemathesis
+from schemathesis.transport.requests import SameHostRedirectsSession
 
 _LOG = Path(__file__).resolve().parent.parent / "reports" / "emulator-resends.log"
 _READS = {"GET", "HEAD"}
-_send = requests.Session.send
+_send = SameHostRedirectsSession.send
 
 
 def _is_emulator_fault(response: requests.Response) -> bool:
@@ -49,7 +53,9 @@ def _send_resending_emulator_faults(session, request, **kwargs):
     return response
 
 
-requests.Session.send = _send_resending_emulator_faults
+# schemathesis' sessions (ManagedCookiesSession) derive from this class; plain
+# `requests.Session` objects keep their own `send`.
+SameHostRedirectsSession.send = _send_resending_emulator_faults
 
 
 @schemathesis.hook

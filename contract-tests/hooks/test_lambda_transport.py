@@ -1,6 +1,6 @@
 """Proves the Lambda-mode resend is as narrow as its docstring says.
 
-Run by contract-tests/self-test.sh (`.venv/bin/python -m unittest discover -s hooks`).
+Run by contract-tests/self-test.sh (`target/py/bin/python -m unittest discover -s hooks`).
 A server on 127.0.0.1 answers each path with a scripted sequence of responses; the
 tests count how many requests reached it.
 """
@@ -13,6 +13,7 @@ import unittest
 from pathlib import Path
 
 import requests
+from schemathesis.transport.requests import ManagedCookiesSession
 
 import lambda_transport
 
@@ -64,9 +65,10 @@ class ResendTest(unittest.TestCase):
         self.log = Path(tempfile.mkdtemp()) / "resends.log"
         lambda_transport._LOG = self.log
 
-    def call(self, method, path, script):
+    def call(self, method, path, script, session_class=ManagedCookiesSession):
+        """Sends through the kind of session schemathesis makes, unless told otherwise."""
         Scripted.script[path] = list(script)
-        with requests.Session() as session:
+        with session_class() as session:
             return session.request(method, self.base + path)
 
     def test_a_read_cut_off_by_the_emulator_is_sent_once_more_and_logged(self):
@@ -96,6 +98,12 @@ class ResendTest(unittest.TestCase):
         response = self.call("POST", "/write", [EMULATOR_500, OK])
         self.assertEqual(response.status_code, 500)
         self.assertEqual(Scripted.hits["/write"], 1)
+        self.assertFalse(self.log.exists())
+
+    def test_sessions_other_than_schemathesis_are_left_alone(self):
+        response = self.call("GET", "/plain", [EMULATOR_500, OK], session_class=requests.Session)
+        self.assertEqual(response.status_code, 500)
+        self.assertEqual(Scripted.hits["/plain"], 1)
         self.assertFalse(self.log.exists())
 
 

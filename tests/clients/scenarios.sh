@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The clients' scenarios and the browser test against a running service; run by
+# run.sh under tests/tools/service.py, which sets BASE_URL and API_TOKEN.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+generated="$here/generated"
+cd "$here"
+
+echo "== clients: Python client scenario"
+"$root/target/py/bin/python" python/scenario.py "$BASE_URL" "$API_TOKEN"
+
+echo "== clients: TypeScript client scenario"
+node "$generated/build/typescript/scenario.js" "$BASE_URL" "$API_TOKEN"
+
+echo "== clients: browser: /docs and /redoc in Chromium (screenshots in $generated/screenshots)"
+SCREENSHOTS="$generated/screenshots" node --test browser/

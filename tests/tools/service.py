@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Start the Items API on 127.0.0.1, wait until it is healthy, run something, stop it.
+
+The one helper every script uses for "free port, start, wait healthy, stop":
+contract-tests/run.sh, tests/clients/run.sh and benches/run.py.
+
+As a command, it runs COMMAND against a freshly started service and exits with
+COMMAND's status; COMMAND gets BASE_URL (the service's base URL) and API_TOKEN:
+
+    tests/tools/service.py [--lambda] [--binary PATH] [--log FILE] [--env NAME=VALUE ...] \
+        -- COMMAND [ARG ...]
+
+  --lambda        serve through the local Lambda emulation (`cargo lambda watch`, from
+                  the tools venv), so every request becomes a function-URL event
+  --binary PATH   run this build instead of building target/debug/items-api
+  --log FILE      the service's output (default: a temporary file, shown on failure)
+  --env N=V       an extra variable for the service (repeatable)
+
+As a module: `free_port()`, `wait_healthy()`, `Service` (a context manager).
+Only 127.0.0.1 is used; the service gets a temporary SQLite file and a random token
+unless the environment says otherwise. Only the processes started here are stopped,
+by their own id (the emulator by the process group it was started in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / "target" / "py" / "bin"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0,
+                 log: Path | None = None) -> None:
+    """Polls `url` until it answers 2xx; fails early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if 200 <= response.status < 300:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the service exited ({process.returncode}) before {url} answered"
+                               + _tail(log))
+        time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url} within {timeout:.0f} s" + _tail(log))
+
+
+def _tail(log: Path | None, lines: int = 40) -> str:
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").splitlines()[-lines:]
+    return "; its last log lines:\n" + "\n".join(text)
+
+
+def build_debug_binary() -> Path:
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "items-api"], cwd=ROOT, check=True)
+    return ROOT / "target" / "debug" / "items-api"
+
+
+class Service:
+    """The service on a free port of 127.0.0.1, stopped when the `with` block ends."""
+
+    def __init__(self, *, lambda_mode: bool = False, binary: Path | None = None,
+                 log: Path | None = None, env: dict[str, str] | None = None,
+                 command: list[str] | None = None, health_path: str = "/api/health",
+                 timeout: float = 120.0) -> None:
+        self.lambda_mode = lambda_mode
+        self.binary = binary
+        self.extra_env = env or {}
+        self.command = command
+        self.health_path = health_path
+        self.timeout = timeout
+        self._workdir = tempfile.TemporaryDirectory(prefix="items-api-")
+        self.log = log or Path(self._workdir.name) / "service.log"
+        self.port = free_port()
+        self.token = self.extra_env.get("API_TOKEN") or secrets.token_hex(24)
+        self.process: subprocess.Popen | None = None
+        if lambda_mode:
+            self.base_url = f"http://127.0.0.1:{self.port}/lambda-url/items-api"
+        else:
+            self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Service":
+        env = {
+            **os.environ,
+            "DATABASE_PATH": str(Path(self._workdir.name) / "items.db"),
+            "API_TOKEN": self.token,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "warn",
+            **self.extra_env,
+        }
+        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+        if self.command is not None:
+            command = [part.replace("{port}", str(self.port)) for part in self.command]
+        elif self.lambda_mode:
+            # The binary is built first so the emulator's own `cargo run` starts it at
+            # once; --ignore-changes keeps it from restarting the function when a file
+            # changes mid-run (a restart drops the request in flight with its own 500).
+            build_debug_binary()
+            command = ["cargo", "lambda", "watch", "--quiet", "--ignore-changes",
+                       "-A", "127.0.0.1", "-P", str(self.port)]
+        else:
+            binary = self.binary or build_debug_binary()
+            env.update({"HOST": "127.0.0.1", "PORT": str(self.port)})
+            command = [str(binary)]
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_healthy(self.base_url + self.health_path, self.process, self.timeout, self.log)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM to the process group started here, SIGKILL after 10 s."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        self._workdir.cleanup()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lambda", dest="lambda_mode", action="store_true")
+    parser.add_argument("--binary", type=Path)
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to run after --")
+    env = dict(item.split("=", 1) for item in args.env)
+    try:
+        with Service(lambda_mode=args.lambda_mode, binary=args.binary, log=args.log,
+                     env=env) as service:
+            print(f"== service: {service.base_url} ({'Lambda emulation' if args.lambda_mode else 'local'})",
+                  flush=True)
+            child_env = {**os.environ, "BASE_URL": service.base_url, "API_TOKEN": service.token}
+            return subprocess.run(command, env=child_env).returncode
+    except RuntimeError as error:
+        print(f"service.py: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
