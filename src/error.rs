@@ -29,7 +29,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     "type": "about:blank",
     "title": "Not Found",
     "status": 404,
-    "detail": "No item has the id 0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e.",
+    "detail": "No item has this id.",
     "instance": "/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e",
     "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"
 }))]

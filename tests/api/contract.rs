@@ -111,3 +111,63 @@ fn every_route_of_the_contract_has_an_operation_id_and_tag() {
         ]
     );
 }
+
+/// The problem examples the contract publishes are what the service really sends
+/// (their `detail`, and for 422 the field errors), so users reading /docs see the truth.
+#[tokio::test]
+async fn published_problem_examples_say_what_the_service_sends() {
+    use axum::body::Body;
+    use axum::http::Method;
+    let contract = contract();
+    let example = |response: &str| {
+        contract["components"]["responses"][response]["content"]["application/problem+json"]
+            ["example"]
+            .clone()
+    };
+    let app = TestApp::with_token();
+    let bearer = format!("Bearer {}", crate::support::TOKEN);
+    let missing = app
+        .get("/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e")
+        .await
+        .problem(404);
+    assert_eq!(missing["detail"], example("ItemNotFound")["detail"]);
+    assert_eq!(
+        missing["detail"],
+        contract["components"]["schemas"]["Problem"]["example"]["detail"]
+    );
+    let unauthorized = app
+        .send(Method::POST, "/api/items", &[], Body::from("{}"))
+        .await
+        .problem(401);
+    assert_eq!(unauthorized["detail"], example("Unauthorized")["detail"]);
+    let media = app
+        .send(
+            Method::POST,
+            "/api/items",
+            &[("authorization", &bearer), ("content-type", "text/plain")],
+            Body::from("{}"),
+        )
+        .await
+        .problem(415);
+    assert_eq!(media["detail"], example("UnsupportedMediaType")["detail"]);
+    let invalid = app
+        .send_json(Method::POST, "/api/items", &serde_json::json!({"name": ""}))
+        .await
+        .problem(422);
+    let published = example("ValidationFailed");
+    assert_eq!(invalid["detail"], published["detail"]);
+    assert_eq!(invalid["errors"], published["errors"]);
+    let too_large = app
+        .send(
+            Method::POST,
+            "/api/items",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            Body::from(vec![b' '; 70_000]),
+        )
+        .await
+        .problem(413);
+    assert_eq!(too_large["detail"], example("PayloadTooLarge")["detail"]);
+}
