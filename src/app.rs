@@ -32,8 +32,12 @@ pub fn build_app(config: &Config, state: AppState) -> Result<App, docs::DocsErro
 }
 
 /// Cross-cutting layers, innermost first.
+///
+/// The request span and the body limit wrap each route (the span needs the matched
+/// route). Problem rendering wraps the router as a whole, so it sees the framework's
+/// finished answers: axum adds `Allow` to a 405 outside the per-route layers.
 fn with_layers(router: Router, config: &Config) -> Router {
-    let router = router
+    let routes = router
         // axum's limit rather than tower-http's RequestBodyLimitLayer: it applies where a
         // body is read (createItem, replaceItem), so an oversized body on a read or an
         // unknown path is ignored like any other body there instead of answering a 413
@@ -41,18 +45,20 @@ fn with_layers(router: Router, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(error::render_problems))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(telemetry::request_span)
                 .on_request(())
                 .on_response(telemetry::log_response)
                 .on_failure(()),
-        )
+        );
+    let service = Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(error::render_problems))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
     match middleware::cors_layer(&config.cors_allow_origins) {
-        Some(cors) => router.layer(cors),
-        None => router,
+        Some(cors) => service.layer(cors),
+        None => service,
     }
 }

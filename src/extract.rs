@@ -44,44 +44,51 @@ where
     }
 }
 
-/// `application/json` or any `application/*+json`, parameters (charset) ignored.
+/// `application/json`, the one media type the contract lists for request bodies;
+/// parameters (`charset=utf-8`) are ignored and the type is case-insensitive (RFC 9110
+/// §8.3.1). Other JSON-flavoured types (`application/merge-patch+json`,
+/// `application/problem+json`) mean something else and are refused with 415.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(content_type) = headers
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with its location.
+/// Bytes that are not JSON are 400. JSON that is not an object (every request body of
+/// the contract is one) or that breaks the body's shape is 422, with a JSON Pointer to
+/// what is wrong.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            InputLocation::Body,
+            "",
+            format!("must be a JSON object, not {}", json_type(&value)),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let pointer = json_pointer(error.path());
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::invalid(
-                InputLocation::Body,
-                pointer,
-                strip_position(&inner.to_string()),
-            ),
-            _ => ApiError::MalformedJson(inner.to_string()),
-        }
-    })?;
-    // Trailing characters after the value make the document malformed.
-    deserializer
-        .end()
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    Ok(value)
+        ApiError::invalid(
+            InputLocation::Body,
+            pointer,
+            strip_position(&error.into_inner().to_string()),
+        )
+    })
+}
+
+/// The JSON Schema name of a value's type.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// serde_path_to_error's path as an RFC 6901 JSON Pointer ("" for the whole body).
@@ -161,6 +168,19 @@ mod tests {
             parse_json::<Body>(br#"{"name": "n"} x"#),
             Err(ApiError::MalformedJson(_))
         ));
+        // Valid JSON of the wrong type is never "malformed", and never a struct.
+        for not_an_object in [
+            &br#"["n"]"#[..],
+            br#"["x","d","e"]"#,
+            b"null",
+            b"1",
+            br#""n""#,
+        ] {
+            let Err(ApiError::Validation(errors)) = parse_json::<Body>(not_an_object) else {
+                panic!("{} is a data error", String::from_utf8_lossy(not_an_object));
+            };
+            assert_eq!(errors[0].field, "");
+        }
         let Err(ApiError::Validation(errors)) = parse_json::<Body>(br#"{"name": 1}"#) else {
             panic!("a number for a string is a data error");
         };

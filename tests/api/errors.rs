@@ -114,19 +114,85 @@ async fn non_json_content_types_are_415() {
     )
     .await
     .problem(415);
-    // JSON with parameters or a +json suffix is JSON.
-    assert_eq!(
-        post_raw(&app, "application/json; charset=utf-8", r#"{"name": "n"}"#)
+    // Parameters and letter case do not change the media type (RFC 9110 §8.3.1).
+    for content_type in ["application/json; charset=utf-8", "Application/JSON"] {
+        assert_eq!(
+            post_raw(&app, content_type, r#"{"name": "n"}"#)
+                .await
+                .status,
+            201,
+            "{content_type}"
+        );
+    }
+    // The contract lists application/json only: other JSON-flavoured types are 415.
+    for content_type in [
+        "application/merge-patch+json",
+        "application/problem+json",
+        "application/vnd.api+json",
+        "application/+json",
+        "text/json",
+    ] {
+        post_raw(&app, content_type, r#"{"name": "n"}"#)
             .await
-            .status,
-        201
-    );
-    assert_eq!(
-        post_raw(&app, "application/merge-patch+json", r#"{"name": "n"}"#)
+            .problem(415);
+    }
+}
+
+/// Every JSON type but an object is refused with 422 and the pointer "" (the whole
+/// body), for both operations that take a body; nothing is created or replaced.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_422() {
+    let app = TestApp::with_token();
+    let item = app.create("kept", Some("as it was")).await;
+    let item_uri = format!("/api/items/{}", item["id"].as_str().expect("id"));
+    for body in [
+        json!(["Array item", null]),
+        json!(["x", "d", "e"]),
+        json!([]),
+        json!("Array item"),
+        json!(1),
+        json!(true),
+        json!(null),
+    ] {
+        for (method, uri) in [
+            (Method::POST, "/api/items"),
+            (Method::PUT, item_uri.as_str()),
+        ] {
+            let problem = app.send_json(method.clone(), uri, &body).await.problem(422);
+            assert_eq!(problem["errors"][0]["field"], "", "{method} {body}");
+            assert_eq!(problem["errors"][0]["location"], "body");
+        }
+    }
+    let page = app.get("/api/items").await.json();
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get(&item_uri).await.json()["name"], "kept");
+}
+
+/// `limit` is an integer: only decimal digits (with at most a zero fraction) pass.
+#[tokio::test]
+async fn a_limit_that_is_not_an_integer_is_422() {
+    let app = TestApp::new();
+    for limit in [
+        "1e1",
+        "99.999999999999999",
+        "+5",
+        "2.5",
+        "0x10",
+        "5.",
+        "1_0",
+    ] {
+        let problem = app
+            .get(&format!("/api/items?limit={}", limit.replace('+', "%2B")))
             .await
-            .status,
-        201
-    );
+            .problem(422);
+        assert_eq!(problem["errors"][0]["field"], "limit", "{limit}");
+    }
+    for limit in ["5", "5.0", "100"] {
+        assert_eq!(
+            app.get(&format!("/api/items?limit={limit}")).await.status,
+            200
+        );
+    }
 }
 
 #[tokio::test]
@@ -252,5 +318,22 @@ async fn a_client_request_id_is_kept_and_returned() {
     assert!(
         uuid::Uuid::parse_str(ok.header("x-request-id")).is_ok(),
         "a generated id on every response"
+    );
+}
+
+#[tokio::test]
+async fn a_405_names_the_allowed_methods_in_its_detail() {
+    let app = TestApp::new();
+    let response = app
+        .send(Method::PATCH, "/api/items", &[], Body::empty())
+        .await;
+    let problem = response.problem(405);
+    let detail = problem["detail"].as_str().expect("a detail");
+    for method in response.header("allow").split(',') {
+        assert!(detail.contains(method.trim()), "{detail}");
+    }
+    assert!(
+        detail.contains("GET") && detail.contains("POST"),
+        "{detail}"
     );
 }

@@ -85,16 +85,30 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     }
 }
 
-/// A whole number from 1 to 100. `5.0` counts as 5: JSON Schema's integers include
-/// numbers with a zero fraction, and clients that serialize them so must not be refused.
+/// A whole number from [`MIN_LIMIT`] to [`MAX_LIMIT`], in decimal digits. `5.0` counts
+/// as 5: JSON Schema's integers include numbers with a zero fraction, and clients that
+/// serialize them so must not be refused. Exponents (`1e1`), signs, and fractions that
+/// only round to a whole number (`99.999999999999999`) are not integers and are refused.
 fn parse_limit(text: &str) -> Result<u32, String> {
     let message = || format!("must be a whole number from {MIN_LIMIT} to {MAX_LIMIT}");
-    let number: f64 = text.parse().map_err(|_| message())?;
-    if number.fract() != 0.0 || !(f64::from(MIN_LIMIT)..=f64::from(MAX_LIMIT)).contains(&number) {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    let zero_fraction =
+        !text.contains('.') || (!fraction.is_empty() && fraction.bytes().all(|b| b == b'0'));
+    if whole.is_empty() || !digits(whole) || !zero_fraction {
         return Err(message());
     }
-    // Exact: a whole number within 1..=100.
-    Ok(number as u32)
+    // Leading zeros aside, more than three digits is out of range anyway.
+    let significant = whole.trim_start_matches('0');
+    let number: u32 = match significant.len() {
+        0 => 0,
+        1..=3 => significant.parse().map_err(|_| message())?,
+        _ => return Err(message()),
+    };
+    if !(MIN_LIMIT..=MAX_LIMIT).contains(&number) {
+        return Err(message());
+    }
+    Ok(number)
 }
 
 /// `limit` and `cursor`, as the contract describes them.
@@ -141,8 +155,27 @@ mod tests {
         assert_eq!(parse_limit("1"), Ok(1));
         assert_eq!(parse_limit("100"), Ok(100));
         assert_eq!(parse_limit("5.0"), Ok(5));
+        assert_eq!(parse_limit("007"), Ok(7));
+        assert_eq!(parse_limit("100.000"), Ok(100));
         for bad in [
-            "0", "101", "-1", "2.5", "", "abc", " 5", "NaN", "inf", "1e400",
+            "0",
+            "101",
+            "-1",
+            "2.5",
+            "",
+            "abc",
+            " 5",
+            "NaN",
+            "inf",
+            "1e400",
+            "1e1",
+            "+5",
+            "99.999999999999999",
+            "5.",
+            ".5",
+            "0x10",
+            "0005.0000001",
+            "99999999999999999999",
         ] {
             assert!(parse_limit(bad).is_err(), "{bad:?}");
         }
