@@ -8,7 +8,7 @@
 use crate::app::App;
 use crate::context::{BasePath, Invocation, Runtime};
 use axum::body::Body;
-use axum::http::Uri;
+use axum::http::{HeaderValue, Uri, header};
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, Context, LambdaEvent, RequestExt, Service};
 use std::convert::Infallible;
@@ -89,6 +89,24 @@ fn adapt(request: lambda_http::Request) -> axum::extract::Request {
             if let Ok(uri) = Uri::from_parts(uri) {
                 parts.uri = uri;
             }
+        }
+    }
+    // lambda_http builds the URI's authority from the Host header or, without one, from
+    // the request context's domain name: a request always names the host it reached.
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(host) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        parts.headers.insert(header::HOST, host);
+        if !parts.headers.contains_key("x-forwarded-proto")
+            && let Some(scheme) = parts
+                .uri
+                .scheme_str()
+                .and_then(|s| HeaderValue::from_str(s).ok())
+        {
+            parts.headers.insert("x-forwarded-proto", scheme);
         }
     }
     parts.extensions.insert(BasePath::new(&base));

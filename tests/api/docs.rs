@@ -95,3 +95,22 @@ async fn redoc_with_slash_redirects_back_beside_the_spec() {
     assert_eq!(response.status, 308);
     assert_eq!(response.header("location"), "../redoc");
 }
+
+/// A request without a Host header (HTTP/1.0) gets a relative server URL, which
+/// resolves against wherever the document was fetched from, never a default host.
+#[tokio::test]
+async fn without_a_host_header_the_served_server_is_relative() {
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+    let app = TestApp::new();
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("a request");
+    let response = app.send_request(request).await;
+    assert_eq!(
+        response.json()["servers"],
+        serde_json::json!([{"url": "/"}])
+    );
+}

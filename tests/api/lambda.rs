@@ -262,3 +262,25 @@ async fn an_event_of_no_known_kind_is_a_clear_error() {
         .expect_err("not an HTTP event");
     assert!(error.to_string().contains("not an API Gateway"), "{error}");
 }
+
+/// An event without a Host header (a hand-made or test-console event): the served
+/// document names the API from the request context, never the local default server.
+#[tokio::test]
+async fn without_a_host_header_the_served_server_comes_from_the_request_context() {
+    let app = app();
+    let mut event: Value = serde_json::from_str(&event("rest-v1-get-openapi.json")).expect("JSON");
+    for headers in ["headers", "multiValueHeaders"] {
+        if let Some(headers) = event[headers].as_object_mut() {
+            headers.remove("Host");
+            headers.remove("X-Forwarded-Proto");
+        }
+    }
+    let response = items_api::lambda::invoke(app.app(), &event.to_string())
+        .await
+        .expect("the event runs");
+    let spec = body_json(&response);
+    assert_eq!(
+        spec["servers"],
+        serde_json::json!([{"url": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}])
+    );
+}

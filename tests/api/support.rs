@@ -146,6 +146,11 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         let request = request.body(body).expect("a valid request");
+        self.send_request(request).await
+    }
+
+    /// Sends a request exactly as built (no Host header added).
+    pub async fn send_request(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .app
             .clone()

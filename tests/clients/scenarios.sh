@@ -10,6 +10,9 @@ cd "$here"
 echo "== clients: Python client scenario"
 "$root/target/py/bin/python" python/scenario.py "$BASE_URL" "$API_TOKEN"
 
+echo "== clients: the served /openapi.yaml under a YAML 1.1 parser (PyYAML)"
+"$root/target/py/bin/python" python/served_yaml.py "$BASE_URL" "$root/openapi.yaml"
+
 echo "== clients: TypeScript client scenario"
 node "$generated/build/typescript/scenario.js" "$BASE_URL" "$API_TOKEN"
 

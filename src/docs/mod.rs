@@ -17,6 +17,8 @@ use axum::{Extension, Router};
 use std::sync::Arc;
 use utoipa::openapi::OpenApi as Document;
 
+mod yaml;
+
 /// Where a self-hosted ReDoc bundle is served, relative to `/redoc`.
 const REDOC_BUNDLE_ROUTE: &str = "/redoc/redoc.standalone.js";
 
@@ -204,10 +206,16 @@ pub fn router(docs: DocsState) -> Router<AppState> {
         .layer(Extension(docs))
 }
 
-/// The served document: the contract plus the base URL this client used.
+/// The served document: the contract plus the base URL this client used. Without a
+/// usable Host header the URL is relative (the base path, or `/`), which OpenAPI
+/// resolves against wherever the document was fetched from.
 fn served_document(docs: &DocsState, headers: &HeaderMap, base: &BasePath) -> serde_json::Value {
     let mut document = docs.inner.document.clone();
-    if let (Some(object), Some(url)) = (document.as_object_mut(), client_base_url(headers, base)) {
+    let url = client_base_url(headers, base).unwrap_or_else(|| match base.as_str() {
+        "" => "/".to_owned(),
+        prefix => prefix.to_owned(),
+    });
+    if let Some(object) = document.as_object_mut() {
         object.insert("servers".to_owned(), serde_json::json!([{ "url": url }]));
     }
     document
@@ -249,10 +257,7 @@ async fn openapi_yaml(
     base: BasePath,
 ) -> Response {
     let document = served_document(&docs, &headers, &base);
-    match yaml_serde::to_string(&document) {
-        Ok(yaml) => document_response("application/yaml", yaml.into_bytes()),
-        Err(error) => crate::error::ApiError::Internal(Box::new(error)).into_response(),
-    }
+    document_response("application/yaml", yaml::to_yaml(&document).into_bytes())
 }
 
 fn document_response(content_type: &'static str, body: Vec<u8>) -> Response {
