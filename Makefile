@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: bench bench-quick help setup test fmt lint unit template contract contract-lambda contract-self-test clients package run openapi clean-tools
+.PHONY: bench bench-quick help setup test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,7 @@ setup: ## Install what the tests need (Rust components and targets, Python tools
 	rustup target add aarch64-unknown-linux-gnu
 	tests/tools/setup.sh
 
-test: setup fmt lint unit template contract contract-lambda contract-self-test clients package ## Everything CI checks
+test: setup fmt lint unit template contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -48,8 +48,18 @@ contract-lambda: ## Contract tests through the local Lambda emulation (cargo lam
 contract-self-test: ## Prove the contract tests fail on a broken handler
 	contract-tests/self-test.sh
 
+contract-diff: ## Fail if openapi.yaml breaks clients of the latest released contract (BASE=FILE: compare with FILE)
+	contract-tests/diff.sh $(BASE)
+
+contract-diff-self-test: ## Prove the breaking-change gate refuses breaking mutants and passes compatible changes
+	contract-tests/diff-self-test.sh
+
 clients: ## Spec linters, generated Python/TypeScript clients' scenarios, browser test of /docs and /redoc
 	tests/clients/run.sh
+
+mock: ## Serve responses made from the contract's examples on http://127.0.0.1:4010 (Prism mock)
+	cd tests/clients && { [[ -x node_modules/.bin/prism ]] || npm ci --no-audit --no-fund --loglevel=error; }
+	tests/clients/node_modules/.bin/prism mock openapi.yaml -h 127.0.0.1 -p $(or $(MOCK_PORT),4010)
 
 package: ## sam build the arm64 Lambda package and print its sizes
 	tests/tools/setup.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What users do with the contract, proven: lint openapi.yaml (Redocly `recommended`,
 # Spectral `spectral:oas`), generate the Python and TypeScript clients from it and
-# drive the running service through both, and browse /docs and /redoc in Chromium.
+# drive the running service through both, send a workload through Stoplight Prism as
+# a validating proxy (prism/workload.py), and browse /docs and /redoc in Chromium.
 #
 # Everything generated goes to tests/clients/generated/ (git-ignored): the Python
 # package, the TypeScript types and build, and the screenshots of both pages.

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""An independent witness of the contract: Stoplight Prism as a validating proxy.
+
+Starts `prism proxy openapi.yaml BASE_URL` on a free 127.0.0.1 port and sends a
+workload through it that covers every operation and every documented error the
+service produces on its own (400 is answered by Prism itself for malformed JSON, so
+it is sent to the service directly; 429 and 503 come from API Gateway and a failing
+store, and are covered by the Rust suite). Prism checks each request and response
+against openapi.yaml and logs every violation.
+
+The run fails when
+- Prism reports a violation of a request meant to be valid, or of any response;
+- a request Prism calls invalid is accepted by the service (any 2xx), or answered
+  with another status than the documented one;
+- a request meant to be invalid is not called invalid by Prism (the case would not
+  test what it claims).
+
+Usage (under tests/tools/service.py, which sets BASE_URL and API_TOKEN):
+    workload.py OPENAPI_YAML PRISM_BIN
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from service import Service  # noqa: E402  (the shared start/wait/stop helper)
+
+MISSING = "0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e"
+
+
+@dataclass
+class Case:
+    name: str
+    method: str
+    path: str
+    status: int
+    body: bytes | None = None
+    content_type: str | None = "application/json"
+    token: str | None = "valid"
+    valid: bool = True
+    capture: str | None = None
+    # Prism's own view may be laxer than the contract (it takes any +json type as
+    # JSON): then only the service's answer is checked.
+    prism_flags: bool = True
+    # Sent to the service directly: Prism re-serializes JSON bodies (padding and
+    # non-object bodies do not survive it) and answers malformed JSON itself.
+    direct: bool = False
+
+
+def body(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def cases() -> list[Case]:
+    """The workload, in order; `{id}` and `{cursor}` are filled from earlier answers."""
+    return [
+        Case("welcome", "GET", "/", 200, content_type=None, token=None),
+        Case("health", "GET", "/api/health", 200, content_type=None, token=None),
+        Case("aws-info", "GET", "/api/aws-info", 200, content_type=None, token=None),
+        Case("create", "POST", "/api/items", 201, body({"name": "Prism item", "description": "through the proxy"}),
+             capture="id"),
+        Case("create another", "POST", "/api/items", 201, body({"name": "Second", "description": None})),
+        Case("get", "GET", "/api/items/{id}", 200, content_type=None, token=None),
+        Case("list page 1", "GET", "/api/items?limit=1", 200, content_type=None, token=None, capture="cursor"),
+        Case("list page 2", "GET", "/api/items?limit=1&cursor={cursor}", 200, content_type=None, token=None),
+        Case("list default", "GET", "/api/items", 200, content_type=None, token=None),
+        Case("replace", "PUT", "/api/items/{id}", 200, body({"name": "Renamed"})),
+        Case("delete", "DELETE", "/api/items/{id}", 204, content_type=None),
+        Case("get deleted: 404", "GET", "/api/items/{id}", 404, content_type=None, token=None),
+        Case("replace missing: 404", "PUT", f"/api/items/{MISSING}", 404, body({"name": "n"})),
+        Case("delete missing: 404", "DELETE", f"/api/items/{MISSING}", 404, content_type=None),
+        Case("wrong token: 401", "POST", "/api/items", 401, body({"name": "n"}), token="wrong"),
+        # Valid JSON of a valid shape, padded past the 64 KiB body limit.
+        Case("body over the limit: 413", "POST", "/api/items", 413, b'{"name": "n"}' + b" " * 70_000,
+             direct=True),
+        Case("not JSON: 400", "POST", "/api/items", 400, b'{"name": ', direct=True),
+        # Requests the contract rejects: Prism must say so, and the service must refuse.
+        Case("no token: 401", "POST", "/api/items", 401, body({"name": "n"}), token=None, valid=False),
+        Case("array body: 422", "POST", "/api/items", 422, body(["Array item", None]), valid=False),
+        Case("array replace: 422", "PUT", f"/api/items/{MISSING}", 422, body(["Renamed", "desc"]), valid=False),
+        Case("number body: 422", "POST", "/api/items", 422, body(7), valid=False),
+        Case("string body: 422", "POST", "/api/items", 422, body("name"), valid=False, direct=True),
+        Case("null body: 422", "POST", "/api/items", 422, body(None), valid=False, direct=True),
+        Case("empty name: 422", "POST", "/api/items", 422, body({"name": ""}), valid=False),
+        Case("blank name: 422", "POST", "/api/items", 422, body({"name": " \t"}), valid=False),
+        Case("long name: 422", "POST", "/api/items", 422, body({"name": "n" * 201}), valid=False),
+        Case("unknown property: 422", "POST", "/api/items", 422, body({"name": "n", "colour": "red"}), valid=False),
+        Case("name not a string: 422", "POST", "/api/items", 422, body({"name": 7}), valid=False),
+        Case("text/plain: 415", "POST", "/api/items", 415, body({"name": "n"}), content_type="text/plain",
+             valid=False),
+        Case("merge-patch+json: 415", "POST", "/api/items", 415, body({"name": "n"}),
+             content_type="application/merge-patch+json", valid=False, prism_flags=False),
+        Case("problem+json: 415", "POST", "/api/items", 415, body({"name": "n"}),
+             content_type="application/problem+json", valid=False, prism_flags=False),
+        Case("limit 0: 422", "GET", "/api/items?limit=0", 422, content_type=None, token=None, valid=False),
+        Case("limit 101: 422", "GET", "/api/items?limit=101", 422, content_type=None, token=None, valid=False),
+        Case("limit 2.5: 422", "GET", "/api/items?limit=2.5", 422, content_type=None, token=None, valid=False),
+        Case("limit abc: 422", "GET", "/api/items?limit=abc", 422, content_type=None, token=None, valid=False),
+        Case("bad cursor: 422", "GET", "/api/items?cursor=short", 422, content_type=None, token=None, valid=False),
+        Case("id not a uuid: 422", "GET", "/api/items/not-a-uuid", 422, content_type=None, token=None, valid=False),
+    ]
+
+
+def send(base: str, case: Case, token: str, captured: dict) -> tuple[int, bytes]:
+    path = case.path.format(**captured)
+    headers = {}
+    if case.content_type:
+        headers["Content-Type"] = case.content_type
+    if case.token == "valid":
+        headers["Authorization"] = f"Bearer {token}"
+    elif case.token == "wrong":
+        headers["Authorization"] = "Bearer not-the-token"
+    request = urllib.request.Request(base + path, data=case.body, method=case.method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+REQUEST_RECEIVED = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) .*Request received")
+VIOLATION = re.compile(r"(?:error|warning)\s+Violation: (\S+) (.*)$")
+
+
+def violations_per_request(log: str) -> list[list[tuple[str, str]]]:
+    """Prism's log split at each received request: the violations it reported for it."""
+    blocks: list[list[tuple[str, str]]] = []
+    for line in log.splitlines():
+        if REQUEST_RECEIVED.search(line):
+            blocks.append([])
+        elif (match := VIOLATION.search(line)) and blocks:
+            blocks[-1].append((match.group(1), match.group(2).strip()))
+    return blocks
+
+
+def main() -> int:
+    spec, prism = sys.argv[1], sys.argv[2]
+    upstream, token = os.environ["BASE_URL"], os.environ["API_TOKEN"]
+    log_path = Path(__file__).resolve().parents[1] / "generated" / "prism.log"
+    workload = cases()
+    answers = []
+    with Service(command=[prism, "proxy", spec, upstream, "-h", "127.0.0.1", "-p", "{port}"],
+                 log=log_path, timeout=60) as proxy:
+        captured: dict = {}
+        for case in workload:
+            status, payload = send(upstream if case.direct else proxy.base_url, case, token, captured)
+            answers.append((status, payload))
+            if case.capture == "id" and status == 201:
+                captured["id"] = json.loads(payload)["id"]
+            if case.capture == "cursor" and status == 200:
+                captured["cursor"] = json.loads(payload)["next_cursor"]
+            # Prism logs a request's violations after answering it: let it finish.
+            if not case.direct:
+                time.sleep(0.05)
+        time.sleep(0.5)
+    proxied = [case for case in workload if not case.direct]
+    blocks = violations_per_request(log_path.read_text(errors="replace"))
+    # Before the workload, Prism saw the health probes of the start-up wait.
+    blocks = blocks[len(blocks) - len(proxied):] if len(blocks) >= len(proxied) else blocks
+    failures: list[tuple[str, str]] = []
+    if len(blocks) != len(proxied):
+        failures.append(("log", f"Prism logged {len(blocks)} requests for {len(proxied)} proxied ones"))
+    found_by_case = dict(zip((id(case) for case in proxied), blocks))
+    for case, (status, payload) in zip(workload, answers):
+        found = found_by_case.get(id(case), [])
+        responses = [v for v in found if v[0].startswith("response")]
+        requests_ = [v for v in found if not v[0].startswith("response")]
+        if responses:
+            failures.append((case.name, f"response violations {responses}"))
+        if case.valid and requests_:
+            failures.append((case.name, f"a valid request, but Prism reports {requests_}"))
+        if not case.valid and case.prism_flags and not case.direct and not requests_:
+            failures.append((case.name, "meant to be invalid, but Prism finds nothing wrong with it"))
+        if status != case.status:
+            failures.append((case.name, f"{case.method} {case.path} answered {status}, expected {case.status}: "
+                                        f"{payload[:200]!r}"))
+    invalid = sum(1 for case in workload if not case.valid)
+    print(f"prism: {len(workload)} requests, {len(proxied)} through the validating proxy "
+          f"({len(workload) - invalid} valid, {invalid} the contract rejects); Prism's log: {log_path}")
+    for name, message in failures:
+        print(f"prism: FAIL {name}: {message}", file=sys.stderr)
+    failed = len({name for name, _ in failures})
+    print(f"prism: {len(workload) - failed} passed, {failed} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
