@@ -35,6 +35,7 @@ fn cases(runtime: &tokio::runtime::Runtime, app: &App) -> Vec<(&'static str, Str
         .block_on(items_api::lambda::invoke(
             app.clone(),
             &event("rest-v1-create-item.json"),
+            Default::default(),
         ))
         .expect("create runs");
     let id = serde_json::from_str::<serde_json::Value>(created["body"].as_str().expect("body"))
@@ -63,7 +64,11 @@ fn warm_invoke(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 runtime
-                    .block_on(items_api::lambda::invoke(app.clone(), &event))
+                    .block_on(items_api::lambda::invoke(
+                        app.clone(),
+                        &event,
+                        Default::default(),
+                    ))
                     .expect("invoke")
             });
         });
@@ -82,14 +87,22 @@ fn percentiles(count: usize) -> serde_json::Value {
     for (name, event) in cases(&runtime, &app) {
         for _ in 0..count / 10 {
             runtime
-                .block_on(items_api::lambda::invoke(app.clone(), &event))
+                .block_on(items_api::lambda::invoke(
+                    app.clone(),
+                    &event,
+                    Default::default(),
+                ))
                 .expect("invoke");
         }
         let mut samples: Vec<f64> = (0..count)
             .map(|_| {
                 let started = Instant::now();
                 runtime
-                    .block_on(items_api::lambda::invoke(app.clone(), &event))
+                    .block_on(items_api::lambda::invoke(
+                        app.clone(),
+                        &event,
+                        Default::default(),
+                    ))
                     .expect("invoke");
                 started.elapsed().as_secs_f64() * 1e6
             })

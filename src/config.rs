@@ -62,6 +62,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_PATH", default_value = DEFAULT_DATABASE_PATH, global = true)]
     pub database_path: PathBuf,
 
+    /// Largest size of the SQLite database, in bytes; past it creates answer 503 and
+    /// /api/health reports the store full. Unset: as large as the disk allows.
+    #[arg(long, env = "DATABASE_MAX_BYTES", global = true)]
+    pub database_max_bytes: Option<u64>,
+
     /// DynamoDB table of the items. Set: items live in DynamoDB (the SDK's usual
     /// variables choose region, credentials and endpoint, e.g. AWS_ENDPOINT_URL_DYNAMODB
     /// for an emulator). Unset: the SQLite file.
@@ -85,6 +90,55 @@ pub struct Config {
     /// Largest body createItem and replaceItem read, in bytes; larger ones get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
+
+    /// Longest a client may take to send a request's head (request line and headers),
+    /// in milliseconds, counted from when the server waits for it: on a new connection
+    /// and between the requests of a keep-alive connection (so it is also the idle
+    /// keep-alive timeout). Past it the connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_MS, global = true)]
+    pub header_read_timeout_ms: u64,
+
+    /// Longest a client may take to send a whole request body, in milliseconds; past
+    /// it the request answers 408.
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = DEFAULT_BODY_READ_TIMEOUT_MS, global = true)]
+    pub body_read_timeout_ms: u64,
+
+    /// On SIGTERM or Ctrl-C: how long in-flight requests may take to finish, in
+    /// milliseconds; connections still open then are dropped.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_MS", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_MS, global = true)]
+    pub shutdown_timeout_ms: u64,
+
+    /// Most connections served at once; further clients wait in the listen queue.
+    /// Keep it below the process's file-descriptor limit (`ulimit -n`), which start-up
+    /// checks.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, global = true)]
+    pub max_connections: usize,
+
+    /// Longest request target (path and query) accepted, in bytes; longer ones get 414.
+    #[arg(long, env = "MAX_URI_BYTES", default_value_t = DEFAULT_MAX_URI_BYTES, global = true)]
+    pub max_uri_bytes: usize,
+
+    /// Largest total size of the request headers (names, values and separators), in
+    /// bytes; larger ones get 431.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES, global = true)]
+    pub max_header_bytes: usize,
+
+    /// Most request headers accepted; more get 431.
+    #[arg(long, env = "MAX_HEADERS", default_value_t = DEFAULT_MAX_HEADERS, global = true)]
+    pub max_headers: usize,
+
+    /// The public base URL of the service (`https://api.example.com/v1`). Set: the
+    /// served OpenAPI document names exactly this server, whatever Host and
+    /// X-Forwarded-Proto a request carries. Set it behind an ALB, a function URL, a CDN
+    /// or any cache, where the Host header is the client's to choose.
+    #[arg(long, env = "PUBLIC_BASE_URL", global = true)]
+    pub public_base_url: Option<String>,
+
+    /// Keep the bearer token a user types into Swagger UI's Authorize dialog in the
+    /// browser's localStorage across page loads. Off by default: a token at rest in a
+    /// browser outlives the session.
+    #[arg(long, env = "SWAGGER_PERSIST_AUTHORIZATION", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub swagger_persist_authorization: bool,
 
     /// Log format: `json` (one object a line, for machines) or `pretty` (for a
     /// terminal). Default: pretty on a terminal, JSON otherwise.
@@ -130,6 +184,31 @@ pub struct Config {
     /// Set by Lambda: `AWS_Lambda_<runtime>`, reported by /api/aws-info.
     #[arg(long, env = "AWS_EXECUTION_ENV", hide = true, global = true)]
     pub aws_execution_env: Option<String>,
+
+    /// Set by Lambda: the function's name (`invoke` reads it as the runtime does).
+    #[arg(long, env = "AWS_LAMBDA_FUNCTION_NAME", hide = true, global = true)]
+    pub lambda_function_name: Option<String>,
+
+    /// Set by Lambda: the function's version.
+    #[arg(long, env = "AWS_LAMBDA_FUNCTION_VERSION", hide = true, global = true)]
+    pub lambda_function_version: Option<String>,
+
+    /// Set by Lambda: the function's memory in MB.
+    #[arg(
+        long,
+        env = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        hide = true,
+        global = true
+    )]
+    pub lambda_function_memory_mb: Option<i32>,
+
+    /// Set by Lambda: the CloudWatch Logs group.
+    #[arg(long, env = "AWS_LAMBDA_LOG_GROUP_NAME", hide = true, global = true)]
+    pub lambda_log_group: Option<String>,
+
+    /// Set by Lambda: the CloudWatch Logs stream.
+    #[arg(long, env = "AWS_LAMBDA_LOG_STREAM_NAME", hide = true, global = true)]
+    pub lambda_log_stream: Option<String>,
 
     /// Self-hosted ReDoc: a `redoc.standalone.js` file the service reads at start-up and
     /// serves itself at /redoc/redoc.standalone.js, so /redoc needs no CDN.
@@ -188,11 +267,21 @@ impl Default for Config {
             host: IpAddr::from([127, 0, 0, 1]),
             port: DEFAULT_PORT,
             database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
+            database_max_bytes: None,
             items_table: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             api_token: None,
             cors_allow_origins: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
+            shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_uri_bytes: DEFAULT_MAX_URI_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            public_base_url: None,
+            swagger_persist_authorization: false,
             log_format: None,
             log_level: None,
             redoc_script_url: REDOC_CDN_URL.to_owned(),
@@ -204,6 +293,11 @@ impl Default for Config {
             lambda_log_level: None,
             aws_region: None,
             aws_execution_env: None,
+            lambda_function_name: None,
+            lambda_function_version: None,
+            lambda_function_memory_mb: None,
+            lambda_log_group: None,
+            lambda_log_stream: None,
         }
     }
 }
@@ -219,6 +313,18 @@ const DEFAULT_PORT: u16 = 8000;
 const DEFAULT_DATABASE_PATH: &str = "items.db";
 const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_STORE_TIMEOUT_MS: u64 = 3000;
+// Defaults a production operator would pick: nginx's client_header_timeout and
+// client_body_timeout are 60 s; this API's requests are small (64 KiB at most), so 10 s
+// each leaves slow mobile clients room while freeing a stalled connection quickly.
+const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
+// Below the 30 s Kubernetes and ECS give between SIGTERM and SIGKILL.
+const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 20_000;
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+// nginx's large_client_header_buffers: 8 KiB per line; API Gateway allows 10 KiB of headers.
+const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+const DEFAULT_MAX_HEADERS: usize = 64;
 
 #[cfg(test)]
 mod tests {

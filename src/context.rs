@@ -125,10 +125,22 @@ impl<S: Send + Sync> FromRequestParts<S> for BasePath {
     }
 }
 
+/// A request the transport could not read whole (on Lambda: an event whose body is
+/// marked base64 but is not, or whose Host header is not a host). The transport
+/// passes a readable stand-in with this extension, and the service answers 400 with
+/// the reason instead of running an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDefect(pub String);
+
 /// The body limit in force, put in the request extensions by the app so that a 413 can
 /// say it (axum's `DefaultBodyLimit` enforces it but does not expose it to extractors).
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
+
+/// The body-read timeout in force, for the 408's detail (tower-http's deadline layer
+/// enforces it).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
 
 #[cfg(test)]
 mod tests {

@@ -98,6 +98,19 @@ pub enum ApiError {
     /// 400 Bad Request: the body is not well-formed JSON.
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// 400 Bad Request: the request could not be read (on Lambda: an event whose body
+    /// or headers are broken).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 408 Request Timeout: the body did not arrive within the body-read timeout.
+    #[error("the request body did not arrive within {seconds} seconds")]
+    RequestTimeout { seconds: u64 },
+    /// 414 URI Too Long: the request target is over the configured limit.
+    #[error("the request URI is longer than the limit of {limit} bytes")]
+    UriTooLong { limit: usize },
+    /// 431 Request Header Fields Too Large: too many or too large headers.
+    #[error("the request headers are over the limit: {0}")]
+    HeadersTooLarge(String),
     /// 401 Unauthorized: a write without a valid bearer token.
     #[error("this operation needs a valid bearer token in the Authorization header")]
     Unauthorized,
@@ -129,7 +142,10 @@ impl ApiError {
     /// The status code this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -350,6 +366,39 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
     example = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "The request body is not valid JSON: EOF while parsing an object at line 1 column 9.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
 )]
 pub struct MalformedJson(#[allow(dead_code)] Problem);
+
+/// The request could not be read: on AWS Lambda, an event whose body is marked base64
+/// but is not, or whose Host header is not a host.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "The event's body is marked base64-encoded but is not valid base64.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct BadRequest(#[allow(dead_code)] Problem);
+
+/// The request body did not arrive within the server's body-read timeout (10 s by default).
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Request Timeout", "status": 408, "detail": "The request body did not arrive within 10 seconds.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct RequestTimeout(#[allow(dead_code)] Problem);
+
+/// The request target (path and query) is longer than the server's limit (8 KiB by default).
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "URI Too Long", "status": 414, "detail": "The request URI is longer than the limit of 8192 bytes.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct UriTooLong(#[allow(dead_code)] Problem);
+
+/// Too many request headers, or too large ones (by default 64 headers, 16 KiB in all).
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Request Header Fields Too Large", "status": 431, "detail": "The request headers are over the limit: 20480 bytes of headers, more than 16384.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct HeadersTooLarge(#[allow(dead_code)] Problem);
 
 /// A valid bearer token is required. Sent with `WWW-Authenticate: Bearer`.
 #[derive(Debug, ToResponse)]

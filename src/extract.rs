@@ -7,7 +7,7 @@
 //! invalid fields with their JSON Pointers, which needs `serde_path_to_error`'s path
 //! (the same crate axum uses inside) and the validator's per-field errors.
 
-use crate::context::{AppState, BodyLimit};
+use crate::context::{AppState, BodyLimit, BodyReadTimeout};
 use crate::error::{ApiError, InputLocation};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -31,17 +31,39 @@ where
             return Err(ApiError::UnsupportedMediaType);
         }
         let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        let timeout = request
+            .extensions()
+            .get::<BodyReadTimeout>()
+            .map_or(0, |t| t.0.as_secs());
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge { limit }
+                } else if caused_by_timeout(&rejection) {
+                    ApiError::RequestTimeout { seconds: timeout }
                 } else {
-                    ApiError::MalformedJson(rejection.body_text())
+                    ApiError::BadRequest(format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    ))
                 }
             })?;
         parse_json(&bytes).map(Self)
     }
+}
+
+/// Whether reading the body failed because its deadline passed (tower-http's
+/// `TimeoutError` somewhere in the error's source chain).
+fn caused_by_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// `application/json`, the one media type the contract lists for request bodies;

@@ -6,38 +6,105 @@
 //! requests on the way in.
 
 use crate::app::App;
-use crate::context::{BasePath, Invocation, Runtime};
+use crate::config::Config;
+use crate::context::{BasePath, Invocation, RequestDefect, Runtime};
 use axum::body::Body;
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use base64::Engine as _;
+use lambda_http::lambda_runtime;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, Context, LambdaEvent, RequestExt, Service};
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 /// Serves Lambda invocations until the runtime stops. State was built once, before
 /// this call: each cold start pays for it once, never each request.
+///
+/// `lambda_runtime` directly rather than `lambda_http::run`, so each event is checked
+/// before `lambda_http` converts it (its conversion panics on some malformed events).
 pub async fn run(app: App) -> Result<(), lambda_http::Error> {
-    lambda_http::run(LambdaService { app }).await
+    lambda_runtime::run(lambda_http::service_fn(
+        move |event: LambdaEvent<LambdaRequest>| {
+            let app = app.clone();
+            async move { handle(app, event).await.map_err(lambda_http::Error::from) }
+        },
+    ))
+    .await
 }
 
 /// Runs one event (any payload `lambda_http` knows: REST v1, HTTP API v2, function
 /// URL, ALB) through the service, as Lambda would, and returns the Lambda response JSON.
-pub async fn invoke(app: App, event: &str) -> Result<serde_json::Value, InvokeError> {
+/// `function` describes the function as the runtime would (see [`function_config`]).
+pub async fn invoke(
+    app: App,
+    event: &str,
+    function: lambda_runtime::Config,
+) -> Result<serde_json::Value, InvokeError> {
     let payload: LambdaRequest = serde_json::from_str(event).map_err(InvokeError::Event)?;
     let mut context = Context::default();
     context.request_id = format!("invoke-{}", uuid::Uuid::now_v7());
-    let response = Adapter::from(LambdaService { app })
-        .call(LambdaEvent::new(payload, context))
+    context.env_config = Arc::new(function);
+    let response = handle(app, LambdaEvent::new(payload, context))
         .await
-        .unwrap_or_else(|never: Infallible| match never {});
+        .map_err(InvokeError::Conversion)?;
     serde_json::to_value(response).map_err(InvokeError::Response)
 }
+
+/// The function's description, from the variables the Lambda runtime reads
+/// (`AWS_LAMBDA_FUNCTION_NAME`, `..._VERSION`, `..._MEMORY_SIZE`, `AWS_LAMBDA_LOG_*`);
+/// unlike the runtime's own reader, a missing one is left empty rather than a panic.
+pub fn function_config(config: &Config) -> lambda_runtime::Config {
+    lambda_runtime::Config {
+        function_name: config.lambda_function_name.clone().unwrap_or_default(),
+        version: config.lambda_function_version.clone().unwrap_or_default(),
+        memory: config.lambda_function_memory_mb.unwrap_or_default(),
+        log_group: config.lambda_log_group.clone().unwrap_or_default(),
+        log_stream: config.lambda_log_stream.clone().unwrap_or_default(),
+    }
+}
+
+/// One invocation: the event checked and made convertible, converted by `lambda_http`,
+/// served. A defect of the event becomes a 400 problem in the response the event's
+/// kind expects; a conversion that panics all the same becomes an invocation error,
+/// never a crash.
+async fn handle(
+    app: App,
+    event: LambdaEvent<LambdaRequest>,
+) -> Result<LambdaResponse, ConversionError> {
+    let LambdaEvent {
+        mut payload,
+        context,
+    } = event;
+    let defect = repair(&mut payload);
+    let mut adapter = Adapter::from(LambdaService { app, defect });
+    let response = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        adapter.call(LambdaEvent::new(payload, context))
+    }))
+    .map_err(|_| ConversionError)?;
+    Ok(response
+        .await
+        .unwrap_or_else(|never: Infallible| match never {}))
+}
+
+/// What `lambda_http` answers the runtime with (its type is not exported by name).
+type LambdaResponse = <Adapter<'static, axum::response::Response, LambdaService> as Service<
+    LambdaEvent<LambdaRequest>,
+>>::Response;
+
+/// `lambda_http` could not convert an event it had accepted (its conversion panicked).
+#[derive(Debug, thiserror::Error)]
+#[error("lambda_http could not convert the event into a request")]
+pub struct ConversionError;
 
 /// Why an event could not be replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
+    #[error("the event could not be served")]
+    Conversion(#[source] ConversionError),
     #[error(
         "the event is not an API Gateway (REST v1 or HTTP API v2), function URL or ALB \
          request; capture a real event or use the fixtures under tests/events/"
@@ -47,10 +114,12 @@ pub enum InvokeError {
     Response(#[source] serde_json::Error),
 }
 
-/// The router as a service of Lambda requests.
+/// The router as a service of Lambda requests; `defect` says what [`repair`] found
+/// wrong with this invocation's event.
 #[derive(Debug, Clone)]
 struct LambdaService {
     app: App,
+    defect: Option<String>,
 }
 
 impl Service<lambda_http::Request> for LambdaService {
@@ -67,9 +136,107 @@ impl Service<lambda_http::Request> for LambdaService {
 
     fn call(&mut self, request: lambda_http::Request) -> Self::Future {
         let app = self.app.clone();
-        let request = adapt(request);
+        let mut request = adapt(request);
+        if let Some(defect) = self.defect.take() {
+            request.extensions_mut().insert(RequestDefect(defect));
+        }
         Box::pin(async move { app.oneshot(request).await })
     }
+}
+
+/// Makes an event that `lambda_http` would panic on convertible, and says what was
+/// wrong with it: a body marked base64 that is not (it is dropped), a Host header or
+/// domain name that is not a host, an X-Forwarded-Proto that is not a scheme (they are
+/// dropped). The service then answers 400 with the reason.
+fn repair(payload: &mut LambdaRequest) -> Option<String> {
+    let mut defects = Vec::new();
+    let (headers, multi_value_headers, body, base64, domain_name) = match payload {
+        LambdaRequest::ApiGatewayV1(event) => (
+            &mut event.headers,
+            Some(&mut event.multi_value_headers),
+            &mut event.body,
+            &mut event.is_base64_encoded,
+            &mut event.request_context.domain_name,
+        ),
+        LambdaRequest::ApiGatewayV2(event) => (
+            &mut event.headers,
+            None,
+            &mut event.body,
+            &mut event.is_base64_encoded,
+            &mut event.request_context.domain_name,
+        ),
+        LambdaRequest::Alb(event) => (
+            &mut event.headers,
+            Some(&mut event.multi_value_headers),
+            &mut event.body,
+            &mut event.is_base64_encoded,
+            &mut None,
+        ),
+        _ => return None,
+    };
+    if *base64
+        && body.as_deref().is_some_and(|text| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .is_err()
+        })
+    {
+        *body = None;
+        *base64 = false;
+        defects.push("the event's body is marked base64-encoded but is not valid base64");
+    }
+    let mut all_headers = vec![headers];
+    all_headers.extend(multi_value_headers);
+    let bad_host = |value: &HeaderValue| value.to_str().map_or(true, |host| !is_host(host));
+    let bad_proto = |value: &HeaderValue| {
+        !value.as_bytes().eq_ignore_ascii_case(b"https")
+            && !value.as_bytes().eq_ignore_ascii_case(b"http")
+    };
+    for headers in all_headers {
+        if remove_if(headers, header::HOST, bad_host) {
+            defects.push("the Host header is not a host name");
+        }
+        if remove_if(headers, "x-forwarded-proto", bad_proto) {
+            defects.push("the X-Forwarded-Proto header is not http or https");
+        }
+    }
+    if domain_name.as_deref().is_some_and(|name| !is_host(name)) {
+        *domain_name = None;
+        defects.push("the request context's domain name is not a host name");
+    }
+    defects.dedup();
+    (!defects.is_empty()).then(|| {
+        let mut reason = defects.join("; ");
+        reason.push('.');
+        let mut chars = reason.chars();
+        chars
+            .next()
+            .map(|first| first.to_uppercase().collect::<String>() + chars.as_str())
+            .unwrap_or_default()
+    })
+}
+
+/// Removes every value of `name` when any of them is `bad`; says whether it did.
+fn remove_if(
+    headers: &mut HeaderMap,
+    name: impl axum::http::header::AsHeaderName + Clone,
+    bad: impl Fn(&HeaderValue) -> bool,
+) -> bool {
+    if headers.get_all(name.clone()).iter().any(bad) {
+        headers.remove(name);
+        return true;
+    }
+    false
+}
+
+/// A host name or address with an optional port, as a URL's authority can hold it.
+fn is_host(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
+        && text.parse::<axum::http::uri::Authority>().is_ok()
+        && format!("https://{text}/").parse::<Uri>().is_ok()
 }
 
 /// Moves the base path (stage, custom-domain mapping) out of the URI into a

@@ -15,5 +15,6 @@ pub mod extract;
 pub mod lambda;
 pub mod middleware;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -92,7 +92,8 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
             ))
         }
         _ => {
-            let store = SqliteStore::open(&config.database_path)?;
+            let store =
+                SqliteStore::open_limited(&config.database_path, config.database_max_bytes)?;
             tracing::info!(path = %config.database_path.display(), "SQLite item store open");
             Arc::new(store)
         }
@@ -132,13 +133,18 @@ async fn serve(config: &Config) -> Result<(), BoxError> {
     let app = build(config, false).await?;
     let address = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(address).await?;
+    let shutdown = shutdown_signal();
     tracing::info!(address = %listener.local_addr()?, "listening; docs at /docs/");
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let ms = std::time::Duration::from_millis;
+    let settings = items_api::server::ServerSettings {
+        header_read_timeout: ms(config.header_read_timeout_ms),
+        shutdown_timeout: ms(config.shutdown_timeout_ms),
+        max_connections: config.max_connections,
+        max_uri_bytes: config.max_uri_bytes,
+        max_header_bytes: config.max_header_bytes,
+        max_headers: config.max_headers,
+    };
+    items_api::server::serve(listener, app, settings, shutdown).await?;
     tracing::info!("shut down");
     Ok(())
 }
@@ -160,32 +166,38 @@ async fn invoke(config: &Config, event: &std::path::Path) -> Result<(), BoxError
             .map_err(|e| format!("cannot read {}: {e}", event.display()))?
     };
     let app = build(config, true).await?;
-    let response = items_api::lambda::invoke(app, &text).await?;
+    let function = items_api::lambda::function_config(config);
+    let response = items_api::lambda::invoke(app, &text, function).await?;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server
+/// exits. The handlers are installed before this returns, so a signal that arrives
+/// right after start-up (once "listening" is logged) is never missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for {name}");
+            None
         }
     };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let mut interrupt = listen(SignalKind::interrupt(), "Ctrl-C");
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            () = wait(interrupt.take()) => tracing::info!("Ctrl-C received; shutting down"),
+            () = wait(terminate.take()) => tracing::info!("SIGTERM received; shutting down"),
         }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
-        () = terminate => tracing::info!("SIGTERM received; shutting down"),
     }
 }

@@ -45,13 +45,22 @@ pub struct StoreHealth {
     /// How long the check took, in milliseconds.
     #[schema(minimum = 0)]
     pub latency_ms: f64,
+    /// What failed, when the store is unavailable: the part of the check (`read` or
+    /// `write`) and the store's own message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        example = "store unavailable: write: database or disk is full"
+    )]
+    pub error: Option<String>,
 }
 
 /// Health check
 ///
-/// Checks the item store and reports the result: `200` when the service can serve
-/// items, `503` with the same body when the store does not answer. Load balancers and
-/// uptime monitors can poll it; it needs no token.
+/// Checks that the item store can be read and written and reports the result: `200`
+/// when the service can serve items, `503` with the same body, saying which part
+/// failed, when the store cannot (unreachable, full, read-only, its file gone).
+/// Load balancers and uptime monitors can poll it; it needs no token.
 #[utoipa::path(
     get,
     path = "/api/health",
@@ -68,11 +77,12 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Heal
     let started = Instant::now();
     let result = state.store.check().await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-    let status = match &result {
-        Ok(()) => HealthStatus::Ok,
+    let (status, error) = match &result {
+        Ok(()) => (HealthStatus::Ok, None),
         Err(error) => {
-            tracing::warn!(error = %error_chain(error), "health check: store unavailable");
-            HealthStatus::Unavailable
+            let chain = error_chain(error);
+            tracing::warn!(error = %chain, "health check: store unavailable");
+            (HealthStatus::Unavailable, Some(chain))
         }
     };
     let code = match status {
@@ -86,6 +96,7 @@ pub async fn get_health(State(state): State<AppState>) -> (StatusCode, Json<Heal
             backend: state.store.backend().to_owned(),
             status,
             latency_ms,
+            error,
         },
     };
     (code, Json(health))

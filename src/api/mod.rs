@@ -67,6 +67,10 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
         error::ValidationFailed,
         error::StoreUnavailable,
         error::TooManyRequests,
+        error::BadRequest,
+        error::RequestTimeout,
+        error::UriTooLong,
+        error::HeadersTooLarge,
     )),
     modifiers(&BearerAuth),
 )]
@@ -94,6 +98,39 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Answers any request can get before it reaches its operation, added to every
+/// operation of the document in one place: an unreadable request (400, when the
+/// operation has no 400 of its own), a request target or headers over the limits (414,
+/// 431), and for operations with a body, a body that does not arrive in time (408).
+struct TransportErrors;
+
+impl Modify for TransportErrors {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::{Ref, RefOr};
+        let reference = |name: &str| RefOr::Ref(Ref::from_response_name(name));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| reference("BadRequest"));
+                if operation.request_body.is_some() {
+                    responses.insert("408".to_owned(), reference("RequestTimeout"));
+                }
+                responses.insert("414".to_owned(), reference("UriTooLong"));
+                responses.insert("431".to_owned(), reference("HeadersTooLarge"));
+            }
+        }
+    }
+}
+
 /// Every documented operation, registered so that a route cannot exist undocumented.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -110,5 +147,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document the code generates.
 pub fn openapi() -> Document {
-    routes().into_openapi()
+    let mut document = routes().into_openapi();
+    complete(&mut document);
+    document
+}
+
+/// Adds what every operation shares to the document the routes made.
+pub fn complete(document: &mut Document) {
+    TransportErrors.modify(document);
 }

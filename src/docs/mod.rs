@@ -19,6 +19,13 @@ use utoipa::openapi::OpenApi as Document;
 
 mod yaml;
 
+/// Swagger UI's page and files: scripts and styles from the service itself (Swagger UI
+/// styles elements inline and draws icons as data: images), calls to the service only,
+/// and no framing (clickjacking of the Authorize dialog).
+const SWAGGER_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+     frame-ancestors 'none'";
 /// Where a self-hosted ReDoc bundle is served, relative to `/redoc`.
 const REDOC_BUNDLE_ROUTE: &str = "/redoc/redoc.standalone.js";
 
@@ -55,6 +62,8 @@ struct DocsInner {
     /// Content-Security-Policy of the ReDoc page.
     redoc_csp: HeaderValue,
     redoc_bundle: Option<axum::body::Bytes>,
+    /// PUBLIC_BASE_URL: when set, the one server the served document names.
+    public_base_url: Option<String>,
 }
 
 impl std::fmt::Debug for DocsInner {
@@ -75,7 +84,7 @@ impl DocsState {
         let document = serde_json::to_value(&document).map_err(DocsError::Serialize)?;
         let swagger = utoipa_swagger_ui::Config::from("../openapi.json")
             .try_it_out_enabled(true)
-            .persist_authorization(true)
+            .persist_authorization(config.swagger_persist_authorization)
             .display_request_duration(true)
             .filter(true)
             .deep_linking(true)
@@ -105,6 +114,11 @@ impl DocsState {
                 redoc_page: redoc_page(&script),
                 redoc_csp,
                 redoc_bundle,
+                public_base_url: config
+                    .public_base_url
+                    .as_deref()
+                    .map(|url| url.trim_end_matches('/').to_owned())
+                    .filter(|url| !url.is_empty()),
             }),
         })
     }
@@ -179,7 +193,7 @@ fn redoc_content_security_policy(script: &ScriptTag) -> Result<HeaderValue, Docs
     let policy = format!(
         "default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; \
-         object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+         object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     );
     HeaderValue::try_from(policy).map_err(|_| DocsError::RedocScriptUrl(script.src.clone()))
 }
@@ -206,15 +220,19 @@ pub fn router(docs: DocsState) -> Router<AppState> {
         .layer(Extension(docs))
 }
 
-/// The served document: the contract plus the base URL this client used. Without a
+/// The served document: the contract plus PUBLIC_BASE_URL when set, else the base URL
+/// this client used. Without a
 /// usable Host header the URL is relative (the base path, or `/`), which OpenAPI
 /// resolves against wherever the document was fetched from.
 fn served_document(docs: &DocsState, headers: &HeaderMap, base: &BasePath) -> serde_json::Value {
     let mut document = docs.inner.document.clone();
-    let url = client_base_url(headers, base).unwrap_or_else(|| match base.as_str() {
-        "" => "/".to_owned(),
-        prefix => prefix.to_owned(),
-    });
+    let url = match &docs.inner.public_base_url {
+        Some(url) => url.clone(),
+        None => client_base_url(headers, base).unwrap_or_else(|| match base.as_str() {
+            "" => "/".to_owned(),
+            prefix => prefix.to_owned(),
+        }),
+    };
     if let Some(object) = document.as_object_mut() {
         object.insert("servers".to_owned(), serde_json::json!([{ "url": url }]));
     }
@@ -314,6 +332,11 @@ fn swagger(docs: &DocsState, file: &str) -> Response {
                 [
                     (header::CONTENT_TYPE, file.content_type),
                     (header::CACHE_CONTROL, cache.to_owned()),
+                    (
+                        header::CONTENT_SECURITY_POLICY,
+                        SWAGGER_CONTENT_SECURITY_POLICY.to_owned(),
+                    ),
+                    (header::X_FRAME_OPTIONS, "DENY".to_owned()),
                 ],
                 Body::from(file.bytes.into_owned()),
             )
@@ -326,10 +349,13 @@ fn swagger(docs: &DocsState, file: &str) -> Response {
 
 async fn redoc(Extension(docs): Extension<DocsState>) -> Response {
     (
-        [(
-            header::CONTENT_SECURITY_POLICY,
-            docs.inner.redoc_csp.clone(),
-        )],
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                docs.inner.redoc_csp.clone(),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        ],
         Html(docs.inner.redoc_page.clone()),
     )
         .into_response()

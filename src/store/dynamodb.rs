@@ -28,6 +28,8 @@ use std::time::Duration;
 
 /// The partition key value every item shares.
 const PARTITION: &str = "ITEM";
+/// The partition key of the health check's probe, apart from the items.
+const HEALTH_PARTITION: &str = "HEALTH";
 /// How long clients are asked to wait after throttling or an outage.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -219,14 +221,42 @@ impl ItemStore for DynamoDbStore {
         Ok(ItemPage::from_lookahead(items, page.limit))
     }
 
+    /// Reads the probe key (proves the table answers reads) and makes a conditional
+    /// write whose condition can never hold: DynamoDB checks the permission, the
+    /// table's state and its capacity for the write, and refuses it without writing
+    /// anything. `ConditionalCheckFailedException` is the healthy answer.
     async fn check(&self) -> Result<(), StoreError> {
+        let probe = HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(HEALTH_PARTITION.to_owned()),
+            ),
+            ("id".to_owned(), AttributeValue::S("write-probe".to_owned())),
+        ]);
         self.client
-            .describe_table()
+            .get_item()
             .table_name(&self.table)
+            .set_key(Some(probe.clone()))
+            .consistent_read(true)
             .send()
             .await
-            .map_err(map_error)?;
-        Ok(())
+            .map_err(|e| map_error(e).context("read"))?;
+        let refused = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(probe))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)")
+            .send()
+            .await;
+        match refused {
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(error) => Err(map_error(error).context("write")),
+            Ok(_) => Err(StoreError::Other(
+                "the health probe's impossible condition held; the probe item was written".into(),
+            )
+            .context("write")),
+        }
     }
 }
 

@@ -34,6 +34,34 @@ pub enum StoreError {
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// The same error, saying which part of a check it comes from (`read`, `write`):
+    /// its chain then reads "store unavailable: write: database or disk is full".
+    pub fn context(self, part: &'static str) -> Self {
+        let wrap = |source| Box::new(CheckPart { part, source });
+        match self {
+            Self::Unavailable {
+                retry_after,
+                source,
+            } => Self::Unavailable {
+                retry_after,
+                source: wrap(source),
+            },
+            Self::Other(source) => Self::Other(wrap(source)),
+            other => other,
+        }
+    }
+}
+
+/// Which part of a store check failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{part}")]
+struct CheckPart {
+    part: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
 /// What stores answer when no item has the id.
 const ITEM_NOT_FOUND: StoreError = StoreError::NotFound {
     resource: item::RESOURCE,
@@ -68,7 +96,8 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// present for the whole walk is returned exactly once across the pages.
     async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError>;
 
-    /// Proves the backend answers; used by the health endpoint.
+    /// Proves the backend can serve reads and writes now; used by the health endpoint.
+    /// An error says which part failed (see [`StoreError::context`]).
     async fn check(&self) -> Result<(), StoreError>;
 }
 

@@ -12,8 +12,21 @@
 //!   microseconds: handing it to the blocking pool cost more than the query itself
 //!   (thread wake-ups dominated the profile; see docs/performance.md).
 //!
+//! The store tells the truth about its file and recovers by itself:
+//! - Before and after every write it checks that the path still names the file its
+//!   connection has open (device and inode). A database file deleted or replaced while
+//!   the service runs would otherwise take writes into a file nobody will read again:
+//!   such a write answers 503 and the store reopens the path, so no write is ever
+//!   acknowledged that is not in the database a restart reads.
+//! - A write that fails because the file cannot be written (read-only, I/O error,
+//!   cannot open) drops the writer; the next write or health check opens it again, so
+//!   the store recovers when the fault goes away, without a restart.
+//! - The health check writes (a probe row, in the same WAL as item writes) and checks
+//!   the configured size limit, so a full disk or a full database shows in
+//!   `/api/health`, not only in failing creates.
+//!
 //! `:memory:` databases are private to one connection, so they use the writer for
-//! reads too (tests and throw-away runs).
+//! reads too (tests and throw-away runs), and are never reopened.
 
 use super::{
     ITEM_NOT_FOUND, ItemStore, StoreError, parse_stored_id, parse_stored_timestamp,
@@ -22,8 +35,9 @@ use super::{
 use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How long a writer waits for a lock held by another connection or process.
@@ -32,6 +46,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READER_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 /// Read-only connections of a file database: more than the cores that read at once.
 const READERS: usize = 4;
+/// How long clients are asked to wait after a storage fault.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Free pages the health check wants left under the size limit (a few items' worth).
+const HEALTH_HEADROOM_PAGES: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -41,45 +59,102 @@ CREATE TABLE IF NOT EXISTS items (
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS health_probe (
+    id         INTEGER PRIMARY KEY,
+    checked_at TEXT NOT NULL
+);
 ";
 
 /// Items in a SQLite database file (or in memory, for tests).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// `None` for `:memory:`.
+    path: Option<PathBuf>,
+    /// DATABASE_MAX_BYTES, as a page count limit; `None`: unlimited.
+    max_bytes: Option<u64>,
+    writer: Mutex<Writer>,
+    /// Bumped whenever the writer opens the file anew; readers reopen to follow.
+    generation: AtomicU64,
     /// Empty for `:memory:`, whose reads use the writer.
-    readers: Arc<[Mutex<Connection>]>,
+    readers: Box<[Mutex<Reader>]>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    /// `None` after a failure that needs the file opened again.
+    connection: Option<Connection>,
+    /// The file the connection has open.
+    file: Option<FileId>,
+}
+
+#[derive(Debug)]
+struct Reader {
+    generation: u64,
+    connection: Option<Connection>,
+}
+
+/// A file's identity: device and inode (Unix); a replaced or deleted file has another
+/// one, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| FileId(m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| FileId(0, 0))
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and its parent folder. The path
     /// `:memory:` gives a private in-memory database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if path != Path::new(":memory:")
-            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        {
+        Self::open_limited(path, None)
+    }
+
+    /// Like [`SqliteStore::open`], with the database limited to `max_bytes` (writes past
+    /// it answer 503 and the health check reports the store full).
+    pub fn open_limited(path: &Path, max_bytes: Option<u64>) -> Result<Self, StoreError> {
+        let in_memory = path == Path::new(":memory:");
+        if !in_memory && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Other(Box::new(e)))?;
         }
-        let connection = Connection::open(path).map_err(map_error)?;
-        connection.busy_timeout(BUSY_TIMEOUT).map_err(map_error)?;
-        // journal_mode answers with a row, so it is read rather than executed.
-        let _mode: String = connection
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(map_error)?;
-        connection
-            .execute_batch("PRAGMA synchronous = NORMAL;")
-            .map_err(map_error)?;
-        connection.execute_batch(SCHEMA).map_err(map_error)?;
-        let readers = if path == Path::new(":memory:") {
+        let (connection, file) = open_writer(path, max_bytes)?;
+        let readers = if in_memory {
             Vec::new()
         } else {
             (0..READERS)
-                .map(|_| open_reader(path))
-                .collect::<Result<_, _>>()?
+                .map(|_| {
+                    Ok(Mutex::new(Reader {
+                        generation: 0,
+                        connection: Some(open_reader(path)?),
+                    }))
+                })
+                .collect::<Result<_, StoreError>>()?
         };
         Ok(Self {
-            writer: Arc::new(Mutex::new(connection)),
-            readers: readers.into(),
+            inner: Arc::new(Inner {
+                path: (!in_memory).then(|| path.to_owned()),
+                max_bytes,
+                writer: Mutex::new(Writer {
+                    connection: Some(connection),
+                    file,
+                }),
+                generation: AtomicU64::new(0),
+                readers: readers.into_boxed_slice(),
+            }),
         })
     }
 
@@ -94,8 +169,8 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || work(&lock(&writer)))
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.write(work))
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?
     }
@@ -105,27 +180,132 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let Some(first) = self.readers.first() else {
-            return work(&lock(&self.writer));
+        let inner = &self.inner;
+        let Some(first) = inner.readers.first() else {
+            let writer = lock(&inner.writer);
+            let connection = writer
+                .connection
+                .as_ref()
+                .ok_or_else(|| unavailable("the database is closed".into()))?;
+            return work(connection);
         };
-        for reader in self.readers.iter() {
-            if let Ok(connection) = reader.try_lock() {
-                return work(&connection);
-            }
+        let reader = inner
+            .readers
+            .iter()
+            .find_map(|reader| reader.try_lock().ok())
+            .unwrap_or_else(|| lock(first));
+        inner.read_with(reader, work)
+    }
+}
+
+impl Inner {
+    /// Runs `work` on the writer, on the file the path names now; see the module docs.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut writer = lock(&self.writer);
+        let Some(path) = &self.path else {
+            let connection = writer
+                .connection
+                .as_ref()
+                .ok_or_else(|| unavailable("the database is closed".into()))?;
+            return work(connection);
+        };
+        if writer.connection.is_some() && file_id(path) != writer.file {
+            tracing::warn!(path = %path.display(), "the database file was replaced or deleted; opening the path again");
+            writer.connection = None;
         }
-        work(&lock(first))
+        if writer.connection.is_none() {
+            let (connection, file) = open_writer(path, self.max_bytes)?;
+            writer.connection = Some(connection);
+            writer.file = file;
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        let connection = writer.connection.as_ref().expect("opened above");
+        let result = work(connection);
+        if let Err(StoreError::Unavailable { source, .. }) = &result
+            && needs_reopen(source.as_ref())
+        {
+            tracing::warn!(error = %source, "the database cannot be written; it is opened again on the next write");
+            writer.connection = None;
+        }
+        // A write that went into a file the path no longer names is not acknowledged.
+        if result.is_ok() && file_id(path) != writer.file {
+            writer.connection = None;
+            return Err(unavailable(
+                "the database file was replaced or deleted during the write".into(),
+            ));
+        }
+        result
+    }
+
+    /// Runs `work` on `reader`, opening it again first when the writer has.
+    fn read_with<T>(
+        &self,
+        mut reader: MutexGuard<'_, Reader>,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if reader.generation != generation || reader.connection.is_none() {
+            let path = self.path.as_deref().expect("readers exist only for files");
+            reader.connection = Some(open_reader(path)?);
+            reader.generation = generation;
+        }
+        let connection = reader.connection.as_ref().expect("opened above");
+        let result = work(connection);
+        if let Err(StoreError::Unavailable { source, .. }) = &result
+            && needs_reopen(source.as_ref())
+        {
+            reader.connection = None;
+        }
+        result
     }
 }
 
 /// A panic while holding the lock cannot leave a half-done transaction behind (SQLite
 /// rolls it back), so a poisoned lock is safe to keep using.
-fn lock(connection: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
-    connection
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn open_reader(path: &Path) -> Result<Mutex<Connection>, StoreError> {
+/// The writer connection of `path`: WAL, the schema, the size limit.
+fn open_writer(
+    path: &Path,
+    max_bytes: Option<u64>,
+) -> Result<(Connection, Option<FileId>), StoreError> {
+    let connection = Connection::open(path).map_err(map_error)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(map_error)?;
+    // journal_mode answers with a row, so it is read rather than executed.
+    let _mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(map_error)?;
+    connection
+        .execute_batch("PRAGMA synchronous = NORMAL;")
+        .map_err(map_error)?;
+    if let Some(max_bytes) = max_bytes {
+        let page_size: i64 = connection
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(map_error)?;
+        let pages = i64::try_from(max_bytes).unwrap_or(i64::MAX) / page_size.max(1);
+        let _limit: i64 = connection
+            .query_row(
+                &format!("PRAGMA max_page_count = {}", pages.max(1)),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(map_error)?;
+    }
+    connection.execute_batch(SCHEMA).map_err(map_error)?;
+    let file = (path != Path::new(":memory:"))
+        .then(|| file_id(path))
+        .flatten();
+    Ok((connection, file))
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
@@ -133,7 +313,61 @@ fn open_reader(path: &Path) -> Result<Mutex<Connection>, StoreError> {
     connection
         .busy_timeout(READER_BUSY_TIMEOUT)
         .map_err(map_error)?;
-    Ok(Mutex::new(connection))
+    Ok(connection)
+}
+
+/// Faults of the file itself, which a new connection may not have: read-only or
+/// unopenable files, I/O errors, a file that is not a database any more.
+fn needs_reopen(error: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        error
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code),
+        Some(
+            ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::NotADatabase
+                | ErrorCode::DatabaseCorrupt
+        )
+    )
+}
+
+fn unavailable(source: Box<dyn std::error::Error + Send + Sync>) -> StoreError {
+    StoreError::Unavailable {
+        retry_after: RETRY_AFTER,
+        source,
+    }
+}
+
+/// The health check's write: one probe row, upserted (it goes through the same WAL
+/// as item writes), and the room left under the size limit.
+fn probe_write(db: &Connection) -> Result<(), StoreError> {
+    db.prepare_cached(
+        "INSERT INTO health_probe (id, checked_at) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+    )
+    .and_then(|mut probe| probe.execute([stored_timestamp(now())]))
+    .map_err(map_error)?;
+    let (pages, free, max): (i64, i64, i64) = db
+        .query_row(
+            "SELECT (SELECT page_count FROM pragma_page_count()),
+                    (SELECT freelist_count FROM pragma_freelist_count()),
+                    (SELECT max_page_count FROM pragma_max_page_count())",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(map_error)?;
+    if pages - free + HEALTH_HEADROOM_PAGES > max {
+        return Err(unavailable(
+            format!(
+                "the database is full: {} of {max} pages used (DATABASE_MAX_BYTES)",
+                pages - free
+            )
+            .into(),
+        ));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -239,6 +473,10 @@ impl ItemStore for SqliteStore {
             db.query_row("SELECT count(*) FROM items WHERE 0", [], |_| Ok(()))
                 .map_err(map_error)
         })
+        .map_err(|e| e.context("read"))?;
+        self.write(probe_write)
+            .await
+            .map_err(|e| e.context("write"))
     }
 }
 
@@ -273,11 +511,10 @@ fn map_error(error: rusqlite::Error) -> StoreError {
             | ErrorCode::SystemIoFailure
             | ErrorCode::DiskFull
             | ErrorCode::OutOfMemory
-            | ErrorCode::ReadOnly,
-        ) => StoreError::Unavailable {
-            retry_after: Duration::from_secs(1),
-            source: Box::new(error),
-        },
+            | ErrorCode::ReadOnly
+            | ErrorCode::NotADatabase
+            | ErrorCode::DatabaseCorrupt,
+        ) => unavailable(Box::new(error)),
         _ => StoreError::Other(Box::new(error)),
     }
 }

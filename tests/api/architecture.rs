@@ -14,7 +14,7 @@ const FLOORS: &[&[&str]] = &[
     &["extract", "docs", "telemetry", "middleware"],
     &["api"],
     &["app"],
-    &["lambda"],
+    &["lambda", "server"],
 ];
 
 fn floor_of(module: &str) -> usize {

@@ -61,8 +61,12 @@ async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
     let body: serde_json::Value = health.json().await.expect("JSON");
     assert_eq!(
         body["store"],
-        serde_json::json!({"backend": "dynamodb", "status": "unavailable", "latency_ms": body["store"]["latency_ms"]})
+        serde_json::json!({"backend": "dynamodb", "status": "unavailable",
+            "latency_ms": body["store"]["latency_ms"], "error": body["store"]["error"]})
     );
+    // It says which part failed.
+    let error = body["store"]["error"].as_str().expect("an error message");
+    assert!(error.starts_with("store unavailable: read: "), "{error}");
 
     // The emulator comes back (empty, as moto keeps nothing): recreate the table.
     let moto = Moto::start_on(moto.port());

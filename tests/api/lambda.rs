@@ -15,7 +15,7 @@ fn app() -> TestApp {
 }
 
 async fn invoke(app: &TestApp, name: &str) -> Value {
-    items_api::lambda::invoke(app.app(), &event(name))
+    items_api::lambda::invoke(app.app(), &event(name), Default::default())
         .await
         .expect("the event runs")
 }
@@ -235,7 +235,7 @@ async fn sam_generated_events_of_every_kind_are_served() {
         serde_json::from_str(&event("sam-rest-v1-create-item.json")).expect("JSON");
     event["headers"]["Content-Type"] = "application/json".into();
     event["multiValueHeaders"]["Content-Type"] = serde_json::json!(["application/json"]);
-    let created = items_api::lambda::invoke(open.app(), &event.to_string())
+    let created = items_api::lambda::invoke(open.app(), &event.to_string(), Default::default())
         .await
         .expect("runs");
     assert_eq!(created["statusCode"], 201, "{created}");
@@ -257,7 +257,7 @@ async fn sam_generated_events_of_every_kind_are_served() {
 
 #[tokio::test]
 async fn an_event_of_no_known_kind_is_a_clear_error() {
-    let error = items_api::lambda::invoke(app().app(), r#"{"hello": "world"}"#)
+    let error = items_api::lambda::invoke(app().app(), r#"{"hello": "world"}"#, Default::default())
         .await
         .expect_err("not an HTTP event");
     assert!(error.to_string().contains("not an API Gateway"), "{error}");
@@ -275,7 +275,7 @@ async fn without_a_host_header_the_served_server_comes_from_the_request_context(
             headers.remove("X-Forwarded-Proto");
         }
     }
-    let response = items_api::lambda::invoke(app.app(), &event.to_string())
+    let response = items_api::lambda::invoke(app.app(), &event.to_string(), Default::default())
         .await
         .expect("the event runs");
     let spec = body_json(&response);
