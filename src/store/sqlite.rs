@@ -214,13 +214,12 @@ impl Inner {
         };
         if writer.connection.is_some() && file_id(path) != writer.file {
             tracing::warn!(path = %path.display(), "the database file was replaced or deleted; opening the path again");
-            writer.connection = None;
+            self.close_all(&mut writer);
         }
         if writer.connection.is_none() {
             let (connection, file) = open_writer(path, self.max_bytes)?;
             writer.connection = Some(connection);
             writer.file = file;
-            self.generation.fetch_add(1, Ordering::Release);
         }
         let connection = writer.connection.as_ref().expect("opened above");
         let result = work(connection);
@@ -228,16 +227,27 @@ impl Inner {
             && needs_reopen(source.as_ref())
         {
             tracing::warn!(error = %source, "the database cannot be written; it is opened again on the next write");
-            writer.connection = None;
+            self.close_all(&mut writer);
         }
         // A write that went into a file the path no longer names is not acknowledged.
         if result.is_ok() && file_id(path) != writer.file {
-            writer.connection = None;
+            self.close_all(&mut writer);
             return Err(unavailable(
                 "the database file was replaced or deleted during the write".into(),
             ));
         }
         result
+    }
+
+    /// Closes the writer and every reader, so the next use opens the file anew. All of
+    /// them: SQLite shares one view of a file (its locks and the WAL index, read-only
+    /// if it was opened so) among a process's connections while any stays open.
+    fn close_all(&self, writer: &mut Writer) {
+        writer.connection = None;
+        self.generation.fetch_add(1, Ordering::Release);
+        for reader in &self.readers {
+            lock(reader).connection = None;
+        }
     }
 
     /// Runs `work` on `reader`, opening it again first when the writer has.

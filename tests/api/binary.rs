@@ -91,27 +91,33 @@ fn sigterm_shuts_down_gracefully() {
     assert!(server.wait_for_exit().success());
 }
 
+/// Every option a user sets (not the hidden ones Lambda sets) is in `--help` with its
+/// variable and in the README's configuration table: the list comes from the CLI
+/// definition itself, so a new limit cannot be left undocumented.
 #[test]
-fn help_lists_every_environment_variable() {
+fn help_and_the_readme_list_every_environment_variable() {
+    use clap::CommandFactory;
     let output = Command::new(BINARY).arg("--help").output().expect("runs");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for variable in [
-        "HOST",
-        "PORT",
-        "DATABASE_PATH",
-        "API_TOKEN",
-        "CORS_ALLOW_ORIGINS",
-        "MAX_BODY_BYTES",
-        "LOG_FORMAT",
-        "LOG_LEVEL",
-        "REDOC_SCRIPT_URL",
-        "REDOC_SCRIPT_INTEGRITY",
-        "REDOC_BUNDLE_PATH",
-    ] {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let command = items_api::config::Cli::command();
+    let variables: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| !arg.is_hide_set())
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect();
+    assert!(variables.len() >= 20, "{variables:?}");
+    for variable in &variables {
         assert!(
             help.contains(&format!("[env: {variable}")),
-            "{variable} missing from:\n{help}"
+            "{variable} missing from --help:\n{help}"
+        );
+        assert!(
+            readme.contains(&format!("| `{variable}` |")),
+            "{variable} missing from the README's configuration table"
         );
     }
     assert!(

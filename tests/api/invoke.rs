@@ -194,3 +194,38 @@ async fn the_token_comes_from_secrets_manager_when_its_arn_is_set() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read secret"));
 }
+
+/// The binary's `invoke` with a broken event answers a 400 and exits 0, as the
+/// runtime loop does; before, lambda_http's conversion panicked (exit 101).
+#[test]
+fn invoke_of_an_event_with_a_broken_body_answers_400_and_does_not_panic() {
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{EVENTS}/rest-v1-create-item.json")).expect("fixture"),
+    )
+    .expect("JSON");
+    event["isBase64Encoded"] = serde_json::Value::Bool(true);
+    event["body"] = serde_json::Value::String("%%% not base64 %%%".to_owned());
+    let output = invoke("-", &[], Some(&event.to_string()));
+    let response = response(&output);
+    assert_eq!(response["statusCode"], 400, "{response}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
+
+/// `invoke` reads the function's facts from the variables the Lambda runtime reads.
+#[test]
+fn invoke_reports_the_function_the_environment_names() {
+    let env = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "items-api-test".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "7".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".to_owned()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "/aws/lambda/items-api-test".to_owned(),
+        ),
+    ];
+    let info = body(&response(&invoke("rest-v1-aws-info.json", &env, None)));
+    assert_eq!(info["function_name"], "items-api-test", "{info}");
+    assert_eq!(info["function_version"], "7");
+    assert_eq!(info["memory_limit_mb"], 256);
+    assert_eq!(info["log_group"], "/aws/lambda/items-api-test");
+}

@@ -284,3 +284,78 @@ async fn without_a_host_header_the_served_server_comes_from_the_request_context(
         serde_json::json!([{"url": "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"}])
     );
 }
+
+/// An event of each kind, changed by `change`, run in-process: its response status and
+/// the problem's detail (from the body, base64 or not).
+async fn run_changed(name: &str, change: impl Fn(&mut Value)) -> (u64, Value) {
+    let mut event: Value = serde_json::from_str(&event(name)).expect("JSON");
+    change(&mut event);
+    let response = items_api::lambda::invoke(app().app(), &event.to_string(), Default::default())
+        .await
+        .expect("answered, not an invocation error");
+    let status = response["statusCode"].as_u64().expect("a status");
+    let body = response["body"].as_str().unwrap_or_default();
+    let body = if response["isBase64Encoded"] == true {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    } else {
+        body.to_owned()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Events of every kind whose body is marked base64 but is not, or whose Host header
+/// is not a host: lambda_http's conversion panicked on them (a 502 for the caller, an
+/// invocation error on the alarm). Each now gets a 400 problem saying what is wrong.
+#[tokio::test]
+async fn malformed_events_of_every_kind_get_a_400_problem_not_a_panic() {
+    let kinds = [
+        "rest-v1-create-item.json",
+        "function-url-create-item.json",
+        "http-v2-get-health.json",
+        "alb-get-health.json",
+    ];
+    for name in kinds {
+        let (status, problem) = run_changed(name, |event| {
+            event["isBase64Encoded"] = Value::Bool(true);
+            event["body"] = Value::String("this is not base64!".to_owned());
+        })
+        .await;
+        assert_eq!(status, 400, "{name}: {problem}");
+        assert_eq!(problem["status"], 400, "{name}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("base64")),
+            "{name}: {problem}"
+        );
+        let (status, problem) = run_changed(name, |event| {
+            for headers in ["headers", "multiValueHeaders"] {
+                let Some(headers) = event[headers].as_object_mut() else {
+                    continue;
+                };
+                let host = if headers.contains_key("host") {
+                    "host"
+                } else {
+                    "Host"
+                };
+                let value = if headers.get(host).is_some_and(Value::is_array) {
+                    serde_json::json!(["bad host/with a space"])
+                } else {
+                    Value::String("bad host/with a space".to_owned())
+                };
+                headers.insert(host.to_owned(), value);
+            }
+        })
+        .await;
+        assert_eq!(status, 400, "{name}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("Host")),
+            "{name}: {problem}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod faults;
 mod invoke;
 mod items;
 mod lambda;
+mod resilience;
 mod service;
 mod store;
 mod support;
