@@ -11,17 +11,43 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: bench bench-quick help setup test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
+.PHONY: bench bench-quick help setup doctor figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## Install what the tests need (Rust components and targets, Python tools)
+setup: ## Install what the tests need: Debian packages (as root), then check (doctor), Rust components and targets, Python tools
+	tests/tools/system-packages.sh
+	tests/tools/doctor.sh
 	rustup component add rustfmt clippy
-	rustup target add aarch64-unknown-linux-gnu
+	rustup target add aarch64-unknown-linux-gnu || { echo "setup: rustup cannot add the aarch64-unknown-linux-gnu target (make package needs it); is the registry reachable?" >&2; exit 1; }
 	tests/tools/setup.sh
 
-test: setup fmt lint unit template contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package ## Everything CI checks
+doctor: ## Check in seconds that this machine has what make test needs, and say how to install what is missing
+	tests/tools/doctor.sh
+
+tools-self-test: ## Tests of the project's own scripts (doctor)
+	tests/tools/setup.sh
+	$(PY)/bin/python -m unittest discover -s tests/tools -p 'test_*.py'
+
+figures: ## Check that every benchmark figure the docs quote is the one benches/results.json records
+	python3 benches/figures.py --check
+
+readme: ## Run the README's examples against a freshly started server
+	tests/tools/setup.sh
+	python3 tests/tools/service.py --env API_TOKEN=change-me -- python3 tests/tools/readme_examples.py README.md
+
+lambda-watch: ## Serve through the local Lambda emulation (cargo lambda watch) on http://127.0.0.1:9000
+	tests/tools/setup.sh
+	cargo build --bin items-api
+	API_TOKEN=$${API_TOKEN:-change-me} cargo lambda watch -A 127.0.0.1 -P $(or $(LAMBDA_PORT),9000)
+
+redoc-bundle: ## Fetch ReDoc's standalone bundle (npm redoc 2.5.4) into target/redoc/ for REDOC_BUNDLE_PATH
+	mkdir -p target/redoc
+	cd target/redoc && npm pack --silent redoc@2.5.4 > /dev/null && tar -xzf redoc-2.5.4.tgz --strip-components=2 package/bundles/redoc.standalone.js && rm redoc-2.5.4.tgz
+	@echo "redoc-bundle: REDOC_BUNDLE_PATH=target/redoc/redoc.standalone.js cargo run"
+
+test: setup tools-self-test fmt lint unit readme figures template contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -34,10 +60,15 @@ unit: ## Unit and black-box tests (in-process, spawned binary, moto_server)
 	tests/tools/setup.sh
 	$(CARGO) test --locked
 
-template: ## Lint template.yaml (cfn-lint, sam validate --lint)
+template: ## Lint template.yaml (cfn-lint, sam validate --lint); check docs/deployment.md's guided deploy answers
 	tests/tools/setup.sh
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
+	$(MAKE) --no-print-directory deploy-prompts-check
+
+deploy-prompts-check: ## Feed docs/deployment.md's answers to `sam deploy --guided` offline: every prompt asked, none refused
+	tests/tools/setup.sh
+	python3 tests/tools/guided_deploy.py docs/deployment.md
 
 contract: ## Contract tests (schemathesis) against the local server
 	contract-tests/run.sh

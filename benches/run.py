@@ -270,6 +270,8 @@ def update_docs(results) -> None:
     )
     text = re.sub(r"<!-- results -->.*?<!-- /results -->", block, text, flags=re.S)
     doc.write_text(text)
+    # The figures the README and the guides quote (benches/figures.py).
+    run([sys.executable, str(ROOT / "benches" / "figures.py"), "--write"])
 
 
 def main() -> None:

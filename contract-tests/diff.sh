@@ -34,7 +34,10 @@ new_version=$(version "$new")
 echo "== contract-diff: $(basename "$new") $new_version against $(basename "$base") $base_version"
 
 status=0
-(cd "$clients" && npx --no-install optic diff "$base" "$new" --check) || status=$?
+# From a scratch folder: with CI set, optic writes ci-run-details.json into its cwd.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+(cd "$scratch" && "$clients/node_modules/.bin/optic" diff "$base" "$new" --check) || status=$?
 if [[ $status -eq 0 ]]; then
   echo "contract-diff: no breaking change"
   exit 0

@@ -31,11 +31,15 @@ pub enum Command {
     /// Create the DynamoDB table ITEMS_TABLE names, with the key schema the store
     /// expects (for local emulators; on AWS the SAM template creates it).
     CreateTable,
-    /// Print the OpenAPI document the code generates (compare it with openapi.yaml).
+    /// Print the OpenAPI document the code generates, or with --check compare it with
+    /// a file (`items-api openapi --check openapi.yaml` lists only real differences).
     Openapi {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DocumentFormat::Yaml)]
         format: DocumentFormat,
+        /// Compare with this file instead of printing: each JSON path that differs.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
     },
 }
 

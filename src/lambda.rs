@@ -26,8 +26,11 @@ use tower::ServiceExt;
 ///
 /// `lambda_runtime` directly rather than `lambda_http::run`, so each event is checked
 /// before `lambda_http` converts it (its conversion panics on some malformed events).
+/// `run_concurrent` honours `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances:
+/// several invocations at once in one environment; the service is safe to share) and
+/// runs one at a time when it is unset or 1, as on classic Lambda.
 pub async fn run(app: App) -> Result<(), lambda_http::Error> {
-    lambda_runtime::run(lambda_http::service_fn(
+    lambda_runtime::run_concurrent(lambda_http::service_fn(
         move |event: LambdaEvent<LambdaRequest>| {
             let app = app.clone();
             async move { handle(app, event).await.map_err(lambda_http::Error::from) }
@@ -91,7 +94,7 @@ async fn handle(
 }
 
 /// What `lambda_http` answers the runtime with (its type is not exported by name).
-type LambdaResponse = <Adapter<'static, axum::response::Response, LambdaService> as Service<
+type LambdaResponse = <Adapter<'static, BufferedResponse, LambdaService> as Service<
     LambdaEvent<LambdaRequest>,
 >>::Response;
 
@@ -122,8 +125,12 @@ struct LambdaService {
     defect: Option<String>,
 }
 
+/// A response whose body is already read: what `lambda_http` serializes, and `Sync`,
+/// as its concurrent runtime requires (axum's streaming body is not).
+type BufferedResponse = axum::http::Response<http_body_util::Full<axum::body::Bytes>>;
+
 impl Service<lambda_http::Request> for LambdaService {
-    type Response = axum::response::Response;
+    type Response = BufferedResponse;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
@@ -140,7 +147,28 @@ impl Service<lambda_http::Request> for LambdaService {
         if let Some(defect) = self.defect.take() {
             request.extensions_mut().insert(RequestDefect(defect));
         }
-        Box::pin(async move { app.oneshot(request).await })
+        Box::pin(async move {
+            let response = app
+                .oneshot(request)
+                .await
+                .unwrap_or_else(|never: Infallible| match never {});
+            let (parts, body) = response.into_parts();
+            // The router's bodies are in memory already; a failure to read one is a bug
+            // of ours, answered as a 500 problem without the body.
+            let bytes = match http_body_util::BodyExt::collect(body).await {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the response body");
+                    let mut failed = BufferedResponse::new(http_body_util::Full::default());
+                    *failed.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    return Ok(failed);
+                }
+            };
+            Ok(BufferedResponse::from_parts(
+                parts,
+                http_body_util::Full::new(bytes),
+            ))
+        })
     }
 }
 

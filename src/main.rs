@@ -20,7 +20,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config;
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Openapi { format } => print_openapi(format),
+        Command::Openapi { format, check } => match check {
+            Some(file) => check_openapi(&file),
+            None => print_openapi(format),
+        },
         Command::CreateTable => create_table(&config).await,
         Command::Invoke { event } => {
             items_api::telemetry::init_to(&config, items_api::telemetry::Output::Stderr);
@@ -56,6 +59,62 @@ fn print_openapi(format: DocumentFormat) -> Result<(), BoxError> {
     };
     print!("{text}");
     Ok(())
+}
+
+/// Compares the generated document with `file` as data (comments, key order and
+/// quoting aside) and lists each JSON path that differs; fails when any does.
+fn check_openapi(file: &std::path::Path) -> Result<(), BoxError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let expected: serde_json::Value =
+        yaml_serde::from_str(&text).map_err(|e| format!("{} is not YAML: {e}", file.display()))?;
+    let generated = serde_json::to_value(api::openapi())?;
+    let mut differences = Vec::new();
+    json_differences(&expected, &generated, String::new(), &mut differences);
+    if differences.is_empty() {
+        println!("the code generates exactly {}", file.display());
+        return Ok(());
+    }
+    for difference in &differences {
+        println!("{difference}");
+    }
+    Err(format!(
+        "the code's document differs from {} at {} path(s)",
+        file.display(),
+        differences.len()
+    )
+    .into())
+}
+
+/// Each JSON path where `expected` and `actual` differ, with both values.
+fn json_differences(
+    expected: &serde_json::Value,
+    actual: &serde_json::Value,
+    path: String,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (expected, actual) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let here = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => json_differences(x, y, here, out),
+                    (Some(x), None) => out.push(format!("{here}: only in the file: {x}")),
+                    (None, Some(y)) => out.push(format!("{here}: only in the code: {y}")),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                json_differences(x, y, format!("{path}/{index}"), out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: the file has {a}, the code {b}")),
+        _ => {}
+    }
 }
 
 /// The AWS SDK configuration, loaded once: the SDK's own variables (region,
@@ -134,7 +193,9 @@ async fn serve(config: &Config) -> Result<(), BoxError> {
     let address = SocketAddr::new(config.host, config.port);
     let listener = tokio::net::TcpListener::bind(address).await?;
     let shutdown = shutdown_signal();
-    tracing::info!(address = %listener.local_addr()?, "listening; docs at /docs/");
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    tracing::info!(%address, docs = %format!("{url}/docs/"), "listening on {url} (docs: {url}/docs/)");
     let ms = std::time::Duration::from_millis;
     let settings = items_api::server::ServerSettings {
         header_read_timeout: ms(config.header_read_timeout_ms),

@@ -164,10 +164,26 @@ fn redoc_page(script: &ScriptTag) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Items API reference</title>
-<style>body {{ margin: 0; padding: 0; }}</style>
+<style>
+body {{ margin: 0; padding: 0; }}
+/* Shown only if ReDoc has not replaced it within a few seconds: its script did not load. */
+#redoc-unavailable {{ visibility: hidden; animation: reveal 0s 4s forwards; }}
+@keyframes reveal {{ to {{ visibility: visible; }} }}
+</style>
 </head>
 <body>
-<redoc spec-url="openapi.json" expand-responses="200,201" path-in-middle-panel="true"></redoc>
+<redoc spec-url="openapi.json" expand-responses="200,201" path-in-middle-panel="true">
+<div id="redoc-unavailable" style="font-family: sans-serif; max-width: 40em; margin: 4em auto; line-height: 1.5">
+<h1>The API reference could not load</h1>
+<p>This page needs ReDoc's script from <code>{src}</code>, and it did not load: the
+network may block it (a private network, an offline laptop).</p>
+<p>To serve ReDoc from this service instead, start it with <code>REDOC_BUNDLE_PATH</code>
+pointing at <code>redoc.standalone.js</code> from the npm package <code>redoc</code>
+(<code>make redoc-bundle</code> fetches it into <code>target/redoc/</code>; see the README,
+"ReDoc without a CDN"). Meanwhile <a href="docs/">Swagger UI</a> and the raw
+<a href="openapi.json">OpenAPI document</a> work without it.</p>
+</div>
+</redoc>
 <script src="{src}"{integrity}></script>
 </body>
 </html>

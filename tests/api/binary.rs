@@ -157,3 +157,64 @@ fn a_database_path_that_cannot_be_created_fails_start_up_with_a_message() {
     let logs = String::from_utf8_lossy(&output.stdout);
     assert!(logs.contains("the server stopped"), "{logs}");
 }
+
+/// `openapi --check FILE` compares as data and lists only real differences, with
+/// their JSON paths; the committed contract has none.
+#[test]
+fn openapi_check_lists_only_real_differences() {
+    let contract = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
+    let same = Command::new(BINARY)
+        .args(["openapi", "--check", contract])
+        .output()
+        .expect("runs");
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    assert!(String::from_utf8_lossy(&same.stdout).contains("generates exactly"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let changed = dir.path().join("openapi.yaml");
+    let text = std::fs::read_to_string(contract).expect("contract");
+    std::fs::write(
+        &changed,
+        text.replace("summary: List items", "summary: List all items"),
+    )
+    .expect("written");
+    let different = Command::new(BINARY)
+        .args(["openapi", "--check"])
+        .arg(&changed)
+        .output()
+        .expect("runs");
+    assert!(!different.status.success());
+    let listed = String::from_utf8_lossy(&different.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.starts_with("/paths/~1api~1items/get/summary:"),
+        "{listed}"
+    );
+}
+
+/// The start-up line carries a URL a terminal can open.
+#[test]
+fn start_up_logs_a_clickable_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("items.db"), Some("x"));
+    let listening = server
+        .startup
+        .iter()
+        .find(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("listening on "))
+        })
+        .expect("a listening line");
+    let docs = format!("http://{}/docs/", server.address());
+    assert!(
+        listening["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&docs)),
+        "{listening}"
+    );
+}

@@ -357,7 +357,9 @@ impl Server {
         let mut startup = Vec::new();
         let listening = server.wait_for_log(|line| {
             startup.push(line.clone());
-            line["message"] == "listening; docs at /docs/"
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("listening on http://"))
         });
         server.startup = startup;
         server.address = listening["address"]

@@ -119,8 +119,45 @@ test("ReDoc renders every operation and its schemas with the service's own scrip
     assert.ok(text.includes(field), `schema field ${field} rendered`);
   }
   assert.ok(scripts.some((url) => url === `${baseUrl}/redoc/redoc.standalone.js`), `ReDoc from the service: ${scripts}`);
+  assert.equal(await page.getByText("The API reference could not load").count(), 0, "the fallback is gone once ReDoc renders");
   await page.screenshot({ path: join(screenshots, "redoc.png"), fullPage: false });
   await page.close();
+});
+
+test("ReDoc's page says what to do when its script cannot load, never a blank page", async () => {
+  const page = await context.newPage();
+  await page.route("**/redoc/redoc.standalone.js", (route) => route.abort());
+  await page.goto(`${baseUrl}/redoc`);
+  const message = page.getByText("The API reference could not load");
+  await message.waitFor({ timeout: 10_000 });
+  assert.ok(await message.isVisible());
+  const text = await page.locator("body").textContent();
+  assert.ok(text.includes("REDOC_BUNDLE_PATH"), "names the setting that serves ReDoc locally");
+  assert.ok(await page.locator('a[href="docs/"]').count(), "links Swagger UI");
+  await page.screenshot({ path: join(screenshots, "redoc-unavailable.png"), fullPage: false });
+  await page.close();
+});
+
+// ReDoc's footer links its logo on Redocly's CDN; the page's policy blocks it on
+// purpose (a self-hosted page requests nothing outside the service), so that one
+// refusal is expected. Anything else refused would break a page.
+const EXPECTED_REFUSAL = "https://cdn.redoc.ly/redoc/logo-mini.svg";
+
+test("the docs pages' Content-Security-Policy blocks nothing they need", async () => {
+  const violations = [];
+  for (const path of ["/docs/", "/redoc"]) {
+    const page = await context.newPage();
+    page.on("console", (message) => {
+      const text = message.text();
+      if (text.includes("Content Security Policy") && !text.includes(EXPECTED_REFUSAL)) violations.push(`${path}: ${text}`);
+    });
+    const response = await page.goto(`${baseUrl}${path}`);
+    assert.ok(response.headers()["content-security-policy"], `${path} sends a CSP`);
+    assert.equal(response.headers()["x-frame-options"], "DENY", `${path} refuses framing`);
+    await page.waitForLoadState("networkidle");
+    await page.close();
+  }
+  assert.deepEqual(violations, []);
 });
 
 test("no page needed anything from outside the service", () => {

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages `make test` needs and does not have yet (curl, Chromium,
+# Node and npm, python3-venv), when this runs as root on a machine with apt-get; else
+# it says so and leaves the rest to `make doctor`, which names the commands.
+set -euo pipefail
+
+missing=()
+command -v curl > /dev/null || missing+=(curl)
+[[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || missing+=(chromium)
+command -v node > /dev/null || missing+=(nodejs)
+command -v npm > /dev/null || missing+=(npm)
+python3 -c 'import ensurepip, venv' 2> /dev/null || missing+=(python3-venv)
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get > /dev/null; then
+  echo "system-packages: not root on a Debian/Ubuntu machine; not installing ${missing[*]} (make doctor says how)"
+  exit 0
+fi
+echo "== system-packages: installing ${missing[*]} (apt-get)"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" > /dev/null
