@@ -90,6 +90,10 @@ case "$mode" in
     : "${max_examples:=20}" "${rate_limit:=5/s}" "${max_time:=600}"
     ;;
 esac
+# Fresh Idempotency-Key values in every mode (see hooks/idempotency.py); the Lambda
+# mode's hook module loads it too.
+export PYTHONPATH="$here/hooks${PYTHONPATH:+:$PYTHONPATH}"
+export SCHEMATHESIS_HOOKS=${SCHEMATHESIS_HOOKS:-idempotency}
 
 args=(run "$root/openapi.yaml" --seed "$seed" --max-examples "$max_examples")
 if [[ -n "$rate_limit" ]]; then args+=(--rate-limit "$rate_limit"); fi

@@ -131,6 +131,20 @@ pub struct Config {
     #[arg(long, env = "MAX_HEADERS", default_value_t = DEFAULT_MAX_HEADERS, global = true)]
     pub max_headers: usize,
 
+    /// How long an `Idempotency-Key` is remembered, in seconds; a retry within it gets
+    /// the first answer again.
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECONDS", default_value_t = DEFAULT_IDEMPOTENCY_TTL_SECONDS, global = true)]
+    pub idempotency_ttl_seconds: u64,
+
+    /// Refuse creates without an `Idempotency-Key` header (428).
+    #[arg(long, env = "REQUIRE_IDEMPOTENCY_KEY", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub require_idempotency_key: bool,
+
+    /// Refuse replaces and deletes without an `If-Match` header (428), so no client
+    /// overwrites a change it has not seen.
+    #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub require_if_match: bool,
+
     /// The public base URL of the service (`https://api.example.com/v1`). Set: the
     /// served OpenAPI document names exactly this server, whatever Host and
     /// X-Forwarded-Proto a request carries. Set it behind an ALB, a function URL, a CDN
@@ -285,6 +299,9 @@ impl Default for Config {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
             public_base_url: None,
+            idempotency_ttl_seconds: DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+            require_idempotency_key: false,
+            require_if_match: false,
             swagger_persist_authorization: false,
             log_format: None,
             log_level: None,
@@ -325,6 +342,8 @@ const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
 // Below the 30 s Kubernetes and ECS give between SIGTERM and SIGKILL.
 const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 20_000;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+// The idempotency draft's and Stripe's choice: a day covers any client's retries.
+const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
 // nginx's large_client_header_buffers: 8 KiB per line; API Gateway allows 10 KiB of headers.
 const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;

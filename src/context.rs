@@ -25,6 +25,30 @@ pub struct AppState {
     pub api_token: Option<Arc<str>>,
     /// Where the process runs, as known at start-up (reported by `/api/aws-info`).
     pub runtime: Arc<Runtime>,
+    /// What writes must carry, and how long idempotency keys live.
+    pub writes: WritePolicy,
+}
+
+/// The rules for writes: required headers and the idempotency keys' lifetime.
+#[derive(Debug, Clone, Copy)]
+pub struct WritePolicy {
+    /// Creates without `Idempotency-Key` answer 428.
+    pub require_idempotency_key: bool,
+    /// Replaces and deletes without `If-Match` answer 428.
+    pub require_if_match: bool,
+    /// How long a key is remembered.
+    pub idempotency_ttl: std::time::Duration,
+}
+
+impl WritePolicy {
+    /// The policy `config` sets.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            require_idempotency_key: config.require_idempotency_key,
+            require_if_match: config.require_if_match,
+            idempotency_ttl: std::time::Duration::from_secs(config.idempotency_ttl_seconds),
+        }
+    }
 }
 
 impl AppState {
@@ -34,6 +58,7 @@ impl AppState {
             store,
             api_token: None,
             runtime: Arc::new(Runtime::local()),
+            writes: WritePolicy::new(config),
         }
         .with_api_token(config.api_token.clone())
     }

@@ -63,6 +63,7 @@ pub enum InputLocation {
     Body,
     Query,
     Path,
+    Header,
 }
 
 /// One invalid input.
@@ -117,6 +118,14 @@ pub enum ApiError {
     /// 404 Not Found: no resource of this kind has the id.
     #[error("no {resource} has this id")]
     NotFound { resource: &'static str },
+    /// 412 Precondition Failed: the item is not in the version `If-Match` names.
+    #[error(
+        "the item has changed since the version If-Match names; read it again and retry with its ETag"
+    )]
+    PreconditionFailed,
+    /// 428 Precondition Required: the service is configured to require this header.
+    #[error("this operation requires the {0} header")]
+    PreconditionRequired(&'static str),
     /// 413 Content Too Large: the body is over the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -149,6 +158,8 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -179,6 +190,7 @@ impl From<StoreError> for ApiError {
             },
             // Ids are server-generated UUID v7s; a clash means a broken generator, not a client error.
             StoreError::Conflict => Self::Internal(Box::new(StoreError::Conflict)),
+            StoreError::PreconditionFailed => Self::PreconditionFailed,
             StoreError::Other(source) => Self::Internal(source),
         }
     }
@@ -359,7 +371,8 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 
 // Reusable responses of the contract (`components/responses`).
 
-/// The body is not well-formed JSON.
+/// The request could not be read: the body is not well-formed JSON, or a header is
+/// malformed (`Idempotency-Key`, `If-Match`).
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
@@ -416,6 +429,25 @@ pub struct Unauthorized(#[allow(dead_code)] Problem);
     example = json!({"type": "about:blank", "title": "Payload Too Large", "status": 413, "detail": "The request body is larger than the limit of 65536 bytes.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
 )]
 pub struct PayloadTooLarge(#[allow(dead_code)] Problem);
+
+/// The item has changed since the version `If-Match` names: read it again (its `ETag`)
+/// and decide whether to retry.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Precondition Failed", "status": 412, "detail": "The item has changed since the version If-Match names; read it again and retry with its ETag.", "instance": "/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct PreconditionFailed(#[allow(dead_code)] Problem);
+
+/// The service is configured to require a header this request lacks: `Idempotency-Key`
+/// on createItem (REQUIRE_IDEMPOTENCY_KEY), `If-Match` on replaceItem and deleteItem
+/// (REQUIRE_IF_MATCH).
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Precondition Required", "status": 428, "detail": "This operation requires the If-Match header.", "instance": "/api/items/0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct PreconditionRequired(#[allow(dead_code)] Problem);
 
 /// The body was not sent as `application/json`.
 #[derive(Debug, ToResponse)]

@@ -17,7 +17,8 @@ use subtle::ConstantTimeEq;
 
 /// A JSON body, deserialized; its domain rules are checked when it becomes a domain type.
 #[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+/// The body's bytes come along, as received: an idempotent create fingerprints them.
+pub struct JsonBody<T>(pub T, pub Bytes);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
@@ -49,7 +50,8 @@ where
                     ))
                 }
             })?;
-        parse_json(&bytes).map(Self)
+        let value = parse_json(&bytes)?;
+        Ok(Self(value, bytes))
     }
 }
 

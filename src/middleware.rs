@@ -127,8 +127,21 @@ pub fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow_origin)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, REQUEST_ID])
-            .expose_headers([header::LOCATION, REQUEST_ID, header::RETRY_AFTER])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                REQUEST_ID,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                REQUEST_ID,
+                header::RETRY_AFTER,
+                header::ETAG,
+                HeaderName::from_static("idempotent-replayed"),
+            ])
             .max_age(Duration::from_secs(3600)),
     )
 }

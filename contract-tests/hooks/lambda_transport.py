@@ -25,6 +25,7 @@ subclass); any other `requests` user in the process sends as usual.
 import json
 from pathlib import Path
 
+import idempotency  # noqa: F401  (its hook applies in this mode too)
 import requests
 import schemathesis
 from schemathesis.transport.requests import SameHostRedirectsSession

@@ -71,6 +71,8 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
         error::RequestTimeout,
         error::UriTooLong,
         error::HeadersTooLarge,
+        error::PreconditionFailed,
+        error::PreconditionRequired,
     )),
     modifiers(&BearerAuth),
 )]

@@ -83,6 +83,31 @@ pub struct Item {
     pub created_at: DateTime<Utc>,
     /// When the item was last created or replaced (RFC 3339, UTC).
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every replace; sent as the strong `ETag` (not in the body).
+    #[serde(skip)]
+    pub version: Version,
+}
+
+/// An item's version: 1 when created, one more at each replace. Its `ETag` is the
+/// number in quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// A new item's version.
+    pub const FIRST: Self = Self(1);
+
+    /// The strong entity tag of this version (RFC 9110 §8.8.3): `"3"`.
+    pub fn etag(self) -> String {
+        format!("\"{}\"", self.0)
+    }
+
+    /// The version an entity tag names, if it is one of ours (weak tags never are:
+    /// If-Match compares strongly).
+    pub fn from_etag(tag: &str) -> Option<Self> {
+        let inner = tag.trim().strip_prefix('"')?.strip_suffix('"')?;
+        inner.parse().ok().filter(|n| *n > 0).map(Self)
+    }
 }
 
 impl Item {
@@ -95,6 +120,7 @@ impl Item {
             description: fields.description,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         }
     }
 }
@@ -248,6 +274,16 @@ mod tests {
         let errors = fields("n", Some(&"d".repeat(2001))).expect_err("too long");
         assert!(errors.field_errors().contains_key("description"));
         assert!(fields("n", Some("")).is_ok());
+    }
+
+    #[test]
+    fn versions_round_trip_through_strong_etags_only() {
+        assert_eq!(Version(3).etag(), "\"3\"");
+        assert_eq!(Version::from_etag("\"3\""), Some(Version(3)));
+        assert_eq!(Version::from_etag(" \"12\" "), Some(Version(12)));
+        for other in ["W/\"3\"", "3", "\"\"", "\"0\"", "\"x\"", "*"] {
+            assert_eq!(Version::from_etag(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -15,19 +15,29 @@ use super::{
     ITEM_NOT_FOUND, ItemStore, StoreError, corrupt, parse_stored_id, parse_stored_timestamp,
     stored_timestamp,
 };
-use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
+use crate::domain::{
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest,
+    StoredResponse, Version, item::now,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
+    ScalarAttributeType, TransactWriteItem,
 };
+use chrono::Utc;
 use std::collections::HashMap;
 use std::time::Duration;
 
 /// The partition key value every item shares.
 const PARTITION: &str = "ITEM";
+/// The partition key of idempotency keys, apart from the items.
+const IDEMPOTENCY_PARTITION: &str = "IDEMPOTENCY";
+/// The attribute DynamoDB's time to live deletes expired keys by (epoch seconds; the
+/// SAM template enables it). Deletion lags, so reads compare it themselves.
+const TTL_ATTRIBUTE: &str = "expires_at";
 /// The partition key of the health check's probe, apart from the items.
 const HEALTH_PARTITION: &str = "HEALTH";
 /// How long clients are asked to wait after throttling or an outage.
@@ -80,21 +90,8 @@ impl DynamoDbStore {
         Ok(())
     }
 
-    fn key(&self, id: ItemId) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(PARTITION.to_owned())),
-            ("id".to_owned(), AttributeValue::S(id.to_string())),
-        ])
-    }
-}
-
-#[async_trait]
-impl ItemStore for DynamoDbStore {
-    fn backend(&self) -> &'static str {
-        "dynamodb"
-    }
-
-    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
+    /// An item as stored: key, fields, timestamps, version.
+    fn item_attributes(&self, item: &Item) -> HashMap<String, AttributeValue> {
         let mut attributes = self.key(item.id);
         attributes.insert("name".to_owned(), AttributeValue::S(item.name.clone()));
         if let Some(description) = &item.description {
@@ -111,18 +108,14 @@ impl ItemStore for DynamoDbStore {
             "updated_at".to_owned(),
             AttributeValue::S(stored_timestamp(item.updated_at)),
         );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(attributes))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await
-            .map_err(|e| map_conditional(e, StoreError::Conflict))?;
-        Ok(())
+        attributes.insert(
+            "version".to_owned(),
+            AttributeValue::N(item.version.0.to_string()),
+        );
+        attributes
     }
 
-    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
+    async fn get_item(&self, id: ItemId) -> Result<Item, StoreError> {
         let output = self
             .client
             .get_item()
@@ -135,54 +128,265 @@ impl ItemStore for DynamoDbStore {
         output.item.as_ref().map(read_item).ok_or(ITEM_NOT_FOUND)?
     }
 
-    async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError> {
+    /// Why a conditional write of `id` failed: without an expected version only a
+    /// missing item fails; with one, a strongly consistent read tells missing (404)
+    /// from changed (412). The write itself was atomic; this only names the reason.
+    async fn missing_or_changed(&self, id: ItemId, expected: Option<Version>) -> StoreError {
+        if expected.is_none() {
+            return ITEM_NOT_FOUND;
+        }
+        match self.get_item(id).await {
+            Ok(_) => StoreError::PreconditionFailed,
+            Err(error) => error,
+        }
+    }
+
+    /// The stored record of a key whose conditional write failed.
+    async fn stored_outcome(
+        &self,
+        create: &IdempotentCreate,
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let key = HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(IDEMPOTENCY_PARTITION.to_owned()),
+            ),
+            (
+                "id".to_owned(),
+                AttributeValue::S(create.key.as_str().to_owned()),
+            ),
+        ]);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(map_error)?;
+        let record = output.item.ok_or_else(|| StoreError::Unavailable {
+            retry_after: RETRY_AFTER,
+            source: "the idempotency key expired while it was checked; retry".into(),
+        })?;
+        let text = |name: &str| match record.get(name) {
+            Some(AttributeValue::S(value)) => Ok(value.clone()),
+            _ => Err(corrupt(format!("stored idempotency key has no {name:?}"))),
+        };
+        if text("fingerprint")? != create.fingerprint {
+            return Ok(IdempotentOutcome::KeyReused);
+        }
+        let status = match record.get("status") {
+            Some(AttributeValue::N(n)) => {
+                n.parse().map_err(|_| corrupt(format!("status {n:?}")))?
+            }
+            _ => return Err(corrupt("stored idempotency key has no status".to_owned())),
+        };
+        Ok(IdempotentOutcome::Replayed(StoredResponse {
+            status,
+            location: text("location")?,
+            body: text("body")?,
+        }))
+    }
+
+    fn key(&self, id: ItemId) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(PARTITION.to_owned())),
+            ("id".to_owned(), AttributeValue::S(id.to_string())),
+        ])
+    }
+}
+
+#[async_trait]
+impl ItemStore for DynamoDbStore {
+    fn backend(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item_attributes(item)))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(|e| map_conditional(e, StoreError::Conflict))?;
+        Ok(())
+    }
+
+    /// One `TransactWriteItems`: the item (never overwriting one) and the key record
+    /// (unless a live one exists). When the key's condition fails, the stored record
+    /// is read (strongly consistent) and its fingerprint decides: replay or reuse.
+    async fn insert_idempotent(
+        &self,
+        item: &Item,
+        create: &IdempotentCreate,
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let now = Utc::now().timestamp();
+        let key_record = HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(IDEMPOTENCY_PARTITION.to_owned()),
+            ),
+            (
+                "id".to_owned(),
+                AttributeValue::S(create.key.as_str().to_owned()),
+            ),
+            (
+                "fingerprint".to_owned(),
+                AttributeValue::S(create.fingerprint.clone()),
+            ),
+            (
+                "status".to_owned(),
+                AttributeValue::N(create.response.status.to_string()),
+            ),
+            (
+                "location".to_owned(),
+                AttributeValue::S(create.response.location.clone()),
+            ),
+            (
+                "body".to_owned(),
+                AttributeValue::S(create.response.body.clone()),
+            ),
+            (
+                TTL_ATTRIBUTE.to_owned(),
+                AttributeValue::N(create.expires_at.timestamp().to_string()),
+            ),
+        ]);
+        let built = |put: Result<Put, _>| {
+            put.map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(|e: aws_sdk_dynamodb::error::BuildError| StoreError::Other(Box::new(e)))
+        };
+        let item_put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.item_attributes(item)))
+                .condition_expression("attribute_not_exists(id)")
+                .build(),
+        )?;
+        let key_put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(key_record))
+                .condition_expression("attribute_not_exists(id) OR #expires_at < :now")
+                .expression_attribute_names("#expires_at", TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .build(),
+        )?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(item_put)
+            .transact_items(key_put)
+            .send()
+            .await;
+        let Err(error) = written else {
+            return Ok(IdempotentOutcome::Created);
+        };
+        let reasons: Vec<Option<String>> = error
+            .as_service_error()
+            .and_then(|e| match e {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(
+                    cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|reason| reason.code().map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let failed = |index: usize| {
+            reasons
+                .get(index)
+                .and_then(Option::as_deref)
+                .is_some_and(|code| code == "ConditionalCheckFailed")
+        };
+        if failed(1) {
+            return self.stored_outcome(create).await;
+        }
+        if failed(0) {
+            return Err(StoreError::Conflict);
+        }
+        Err(map_error(error))
+    }
+
+    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
+        self.get_item(id).await
+    }
+
+    async fn replace(
+        &self,
+        id: ItemId,
+        fields: &ItemFields,
+        expected: Option<Version>,
+    ) -> Result<Item, StoreError> {
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(self.key(id)))
-            .condition_expression("attribute_exists(id)")
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_names("#version", "version")
             .expression_attribute_values(":name", AttributeValue::S(fields.name().to_owned()))
             .expression_attribute_values(":updated_at", AttributeValue::S(stored_timestamp(now())))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
             .return_values(ReturnValue::AllNew);
+        let set = "SET #name = :name, #updated_at = :updated_at, \
+                   #version = if_not_exists(#version, :one) + :one";
         update = match fields.description() {
             Some(description) => update
-                .update_expression(
-                    "SET #name = :name, #updated_at = :updated_at, #description = :description",
-                )
+                .update_expression(format!("{set}, #description = :description"))
                 .expression_attribute_names("#description", "description")
                 .expression_attribute_values(
                     ":description",
                     AttributeValue::S(description.to_owned()),
                 ),
             None => update
-                .update_expression(
-                    "SET #name = :name, #updated_at = :updated_at REMOVE #description",
-                )
+                .update_expression(format!("{set} REMOVE #description"))
                 .expression_attribute_names("#description", "description"),
         };
-        let output = update
-            .send()
-            .await
-            .map_err(|e| map_conditional(e, ITEM_NOT_FOUND))?;
+        update = match expected {
+            None => update.condition_expression("attribute_exists(id)"),
+            Some(version) => update
+                .condition_expression(version_condition(version))
+                .expression_attribute_values(":expected", AttributeValue::N(version.0.to_string())),
+        };
+        let output = match update.send().await {
+            Ok(output) => output,
+            Err(error) if is_condition_failure(&error) => {
+                return Err(self.missing_or_changed(id, expected).await);
+            }
+            Err(error) => return Err(map_error(error)),
+        };
         let attributes = output
             .attributes
             .ok_or_else(|| StoreError::Other("UpdateItem returned no attributes".into()))?;
         read_item(&attributes)
     }
 
-    async fn delete(&self, id: ItemId) -> Result<(), StoreError> {
-        self.client
+    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError> {
+        let mut delete = self
+            .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(id)))
-            .condition_expression("attribute_exists(id)")
-            .send()
-            .await
-            .map_err(|e| map_conditional(e, ITEM_NOT_FOUND))?;
-        Ok(())
+            .set_key(Some(self.key(id)));
+        delete = match expected {
+            None => delete.condition_expression("attribute_exists(id)"),
+            Some(version) => delete
+                .condition_expression(version_condition(version))
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(version.0.to_string())),
+        };
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => {
+                Err(self.missing_or_changed(id, expected).await)
+            }
+            Err(error) => Err(map_error(error)),
+        }
     }
 
     async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError> {
@@ -260,6 +464,24 @@ impl ItemStore for DynamoDbStore {
     }
 }
 
+/// The condition of a write that needs the item in `version` (items stored before
+/// versions existed have none, and count as version 1).
+fn version_condition(version: Version) -> String {
+    if version == Version::FIRST {
+        "attribute_exists(id) AND (attribute_not_exists(#version) OR #version = :expected)"
+            .to_owned()
+    } else {
+        "attribute_exists(id) AND #version = :expected".to_owned()
+    }
+}
+
+fn is_condition_failure<E, R>(error: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    error.code() == Some("ConditionalCheckFailedException")
+}
+
 fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     let text = |name: &str| -> Result<&str, StoreError> {
         match attributes.get(name) {
@@ -280,6 +502,13 @@ fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<Item, Store
         },
         created_at: parse_time("created_at")?,
         updated_at: parse_time("updated_at")?,
+        version: match attributes.get("version") {
+            Some(AttributeValue::N(n)) => Version(
+                n.parse()
+                    .map_err(|_| corrupt(format!("stored version {n:?}")))?,
+            ),
+            _ => Version::FIRST,
+        },
     })
 }
 

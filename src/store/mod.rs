@@ -5,7 +5,9 @@ pub mod dynamodb;
 pub mod sqlite;
 
 use crate::domain::item;
-use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest};
+use crate::domain::{
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::time::Duration;
@@ -22,6 +24,9 @@ pub enum StoreError {
     /// A record with that key already exists.
     #[error("a record with this key already exists")]
     Conflict,
+    /// The record exists but not in the version the write was conditional on.
+    #[error("the record has changed since the version the write names")]
+    PreconditionFailed,
     /// The store cannot serve the request now; trying again later may work.
     #[error("store unavailable")]
     Unavailable {
@@ -73,6 +78,9 @@ const ITEM_NOT_FOUND: StoreError = StoreError::NotFound {
 /// Every implementation MUST return:
 /// - [`StoreError::NotFound`] (resource [`item::RESOURCE`]) from `get`, `replace` and `delete` when no item has the id;
 /// - [`StoreError::Conflict`] from `insert` when an item with the id exists (it is never overwritten);
+/// - [`StoreError::PreconditionFailed`] from `replace` and `delete` when the item exists
+///   in another version than the `expected` one (nothing is written; the check and the
+///   write are one atomic operation of the backend);
 /// - [`StoreError::Unavailable`] when the backend cannot be reached or is overloaded;
 /// - [`StoreError::Other`] for anything else.
 #[async_trait]
@@ -83,14 +91,30 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// Stores a new item.
     async fn insert(&self, item: &Item) -> Result<(), StoreError>;
 
+    /// Stores a new item together with its idempotency key, atomically: when the key
+    /// is stored (and not expired) nothing is written, and the stored response is
+    /// returned if the fingerprints match, [`IdempotentOutcome::KeyReused`] if not.
+    /// Of concurrent calls with one key, exactly one returns `Created`.
+    async fn insert_idempotent(
+        &self,
+        item: &Item,
+        create: &IdempotentCreate,
+    ) -> Result<IdempotentOutcome, StoreError>;
+
     /// Reads one item.
     async fn get(&self, id: ItemId) -> Result<Item, StoreError>;
 
-    /// Replaces an item's fields, keeping its `created_at`, and returns it as stored.
-    async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError>;
+    /// Replaces an item's fields, keeping its `created_at`, bumping its version, and
+    /// returns it as stored; with `expected`, only if that is its version now.
+    async fn replace(
+        &self,
+        id: ItemId,
+        fields: &ItemFields,
+        expected: Option<Version>,
+    ) -> Result<Item, StoreError>;
 
-    /// Deletes one item.
-    async fn delete(&self, id: ItemId) -> Result<(), StoreError>;
+    /// Deletes one item; with `expected`, only if that is its version now.
+    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError>;
 
     /// Lists items in id order, starting after the page request's cursor. Every item
     /// present for the whole walk is returned exactly once across the pages.

@@ -29,12 +29,17 @@
 //! reads too (tests and throw-away runs), and are never reopened.
 
 use super::{
-    ITEM_NOT_FOUND, ItemStore, StoreError, parse_stored_id, parse_stored_timestamp,
+    ITEM_NOT_FOUND, ItemStore, StoreError, corrupt, parse_stored_id, parse_stored_timestamp,
     stored_timestamp,
 };
-use crate::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest, item::now};
+use crate::domain::{
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest,
+    StoredResponse, Version, item::now,
+};
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +64,15 @@ CREATE TABLE IF NOT EXISTS items (
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key         TEXT PRIMARY KEY NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    location    TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
 CREATE TABLE IF NOT EXISTS health_probe (
     id         INTEGER PRIMARY KEY,
     checked_at TEXT NOT NULL
@@ -309,10 +323,29 @@ fn open_writer(
             .map_err(map_error)?;
     }
     connection.execute_batch(SCHEMA).map_err(map_error)?;
+    add_version_column(&connection)?;
     let file = (path != Path::new(":memory:"))
         .then(|| file_id(path))
         .flatten();
     Ok((connection, file))
+}
+
+/// Databases made before items had versions get the column (every item at version 1).
+fn add_version_column(connection: &Connection) -> Result<(), StoreError> {
+    let has_version: bool = connection
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('items') WHERE name = 'version'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map_err(map_error)?
+        > 0;
+    if !has_version {
+        connection
+            .execute_batch("ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+            .map_err(map_error)?;
+    }
+    Ok(())
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
@@ -388,22 +421,69 @@ impl ItemStore for SqliteStore {
 
     async fn insert(&self, item: &Item) -> Result<(), StoreError> {
         let item = item.clone();
+        self.write(move |db| insert_row(db, &item)).await
+    }
+
+    async fn insert_idempotent(
+        &self,
+        item: &Item,
+        create: &IdempotentCreate,
+    ) -> Result<IdempotentOutcome, StoreError> {
+        let item = item.clone();
+        let create = create.clone();
         self.write(move |db| {
-            db.prepare_cached(
-                "INSERT INTO items (id, name, description, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            // The writer connection is this process's only one: the transaction runs
+            // alone, so the key check and the two inserts are atomic.
+            let tx = rusqlite::Transaction::new_unchecked(db, TransactionBehavior::Immediate)
+                .map_err(map_error)?;
+            let now = stored_timestamp(now());
+            tx.prepare_cached("DELETE FROM idempotency_keys WHERE expires_at < ?1")
+                .and_then(|mut sweep| sweep.execute([&now]))
+                .map_err(map_error)?;
+            let stored = tx
+                .prepare_cached(
+                    "SELECT fingerprint, status, location, body FROM idempotency_keys WHERE key = ?1",
+                )
+                .and_then(|mut select| {
+                    select
+                        .query_row([create.key.as_str()], |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                StoredResponse {
+                                    status: row.get(1)?,
+                                    location: row.get(2)?,
+                                    body: row.get(3)?,
+                                },
+                            ))
+                        })
+                        .optional()
+                })
+                .map_err(map_error)?;
+            if let Some((fingerprint, response)) = stored {
+                return Ok(if fingerprint == create.fingerprint {
+                    IdempotentOutcome::Replayed(response)
+                } else {
+                    IdempotentOutcome::KeyReused
+                });
+            }
+            insert_row(&tx, &item)?;
+            tx.prepare_cached(
+                "INSERT INTO idempotency_keys (key, fingerprint, status, location, body, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
-                    item.id.to_string(),
-                    item.name,
-                    item.description,
-                    stored_timestamp(item.created_at),
-                    stored_timestamp(item.updated_at),
+                    create.key.as_str(),
+                    create.fingerprint,
+                    create.response.status,
+                    create.response.location,
+                    create.response.body,
+                    stored_timestamp(create.expires_at),
                 ])
             })
-            .map(drop)
-            .map_err(map_error)
+            .map_err(map_error)?;
+            tx.commit().map_err(map_error)?;
+            Ok(IdempotentOutcome::Created)
         })
         .await
     }
@@ -411,7 +491,7 @@ impl ItemStore for SqliteStore {
     async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
         self.read(|db| {
             db.prepare_cached(
-                "SELECT id, name, description, created_at, updated_at FROM items WHERE id = ?1",
+                "SELECT id, name, description, created_at, updated_at, version FROM items WHERE id = ?1",
             )
             .and_then(|mut select| select.query_row([id.to_string()], read_row).optional())
             .map_err(map_error)?
@@ -419,36 +499,55 @@ impl ItemStore for SqliteStore {
         })
     }
 
-    async fn replace(&self, id: ItemId, fields: &ItemFields) -> Result<Item, StoreError> {
+    async fn replace(
+        &self,
+        id: ItemId,
+        fields: &ItemFields,
+        expected: Option<Version>,
+    ) -> Result<Item, StoreError> {
         let name = fields.name().to_owned();
         let description = fields.description().map(str::to_owned);
+        let expected = expected.map(stored_version);
         self.write(move |db| {
-            db.prepare_cached(
-                "UPDATE items SET name = ?2, description = ?3, updated_at = ?4 WHERE id = ?1
-                 RETURNING id, name, description, created_at, updated_at",
-            )
-            .and_then(|mut update| {
-                update
-                    .query_row(
-                        params![id.to_string(), name, description, stored_timestamp(now())],
-                        read_row,
-                    )
-                    .optional()
-            })
-            .map_err(map_error)?
-            .ok_or(ITEM_NOT_FOUND)?
+            let replaced = db
+                .prepare_cached(
+                    "UPDATE items SET name = ?2, description = ?3, updated_at = ?4,
+                         version = version + 1
+                     WHERE id = ?1 AND (?5 IS NULL OR version = ?5)
+                     RETURNING id, name, description, created_at, updated_at, version",
+                )
+                .and_then(|mut update| {
+                    update
+                        .query_row(
+                            params![
+                                id.to_string(),
+                                name,
+                                description,
+                                stored_timestamp(now()),
+                                expected
+                            ],
+                            read_row,
+                        )
+                        .optional()
+                })
+                .map_err(map_error)?;
+            match replaced {
+                Some(item) => item,
+                None => Err(missing_or_changed(db, id)?),
+            }
         })
         .await
     }
 
-    async fn delete(&self, id: ItemId) -> Result<(), StoreError> {
+    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError> {
+        let expected = expected.map(stored_version);
         self.write(move |db| {
             let deleted = db
-                .prepare_cached("DELETE FROM items WHERE id = ?1")
-                .and_then(|mut delete| delete.execute([id.to_string()]))
+                .prepare_cached("DELETE FROM items WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")
+                .and_then(|mut delete| delete.execute(params![id.to_string(), expected]))
                 .map_err(map_error)?;
             if deleted == 0 {
-                return Err(ITEM_NOT_FOUND);
+                return Err(missing_or_changed(db, id)?);
             }
             Ok(())
         })
@@ -464,7 +563,7 @@ impl ItemStore for SqliteStore {
         self.read(|db| {
             let mut select = db
                 .prepare_cached(
-                    "SELECT id, name, description, created_at, updated_at FROM items
+                    "SELECT id, name, description, created_at, updated_at, version FROM items
                      WHERE id > ?1 ORDER BY id LIMIT ?2",
                 )
                 .map_err(map_error)?;
@@ -490,6 +589,45 @@ impl ItemStore for SqliteStore {
     }
 }
 
+/// A version as SQLite stores it (an INTEGER is an i64).
+fn stored_version(version: Version) -> i64 {
+    i64::try_from(version.0).unwrap_or(i64::MAX)
+}
+
+/// Inserts one item row.
+fn insert_row(db: &Connection, item: &Item) -> Result<(), StoreError> {
+    db.prepare_cached(
+        "INSERT INTO items (id, name, description, created_at, updated_at, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            item.id.to_string(),
+            item.name,
+            item.description,
+            stored_timestamp(item.created_at),
+            stored_timestamp(item.updated_at),
+            stored_version(item.version),
+        ])
+    })
+    .map(drop)
+    .map_err(map_error)
+}
+
+/// Why a conditional write of `id` touched no row: the item is missing, or it is in
+/// another version (asked in the same writer call, so nothing changed in between).
+fn missing_or_changed(db: &Connection, id: ItemId) -> Result<StoreError, StoreError> {
+    let exists = db
+        .prepare_cached("SELECT 1 FROM items WHERE id = ?1")
+        .and_then(|mut select| select.exists([id.to_string()]))
+        .map_err(map_error)?;
+    Ok(if exists {
+        StoreError::PreconditionFailed
+    } else {
+        ITEM_NOT_FOUND
+    })
+}
+
 /// Reads one row; the outer `Result` is SQLite's, the inner one flags stored data that
 /// is not a valid item.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
@@ -498,6 +636,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
     let updated_at: String = row.get(4)?;
     let name = row.get(1)?;
     let description = row.get(2)?;
+    let version: i64 = row.get(5)?;
     Ok((|| {
         Ok(Item {
             id: parse_stored_id(&id)?,
@@ -505,6 +644,9 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<Item, StoreError>> {
             description,
             created_at: parse_stored_timestamp(&created_at)?,
             updated_at: parse_stored_timestamp(&updated_at)?,
+            version: Version(
+                u64::try_from(version).map_err(|_| corrupt(format!("stored version {version}")))?,
+            ),
         })
     })())
 }

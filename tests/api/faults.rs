@@ -4,6 +4,16 @@ use crate::support::{Moto, Server, client, dynamodb_client};
 use items_api::store::DynamoDbStore;
 use std::time::{Duration, Instant};
 
+async fn create_with_key(server: &Server, key: &str) -> reqwest::Response {
+    client()
+        .post(server.url("/api/items"))
+        .header("idempotency-key", key)
+        .json(&serde_json::json!({"name": "retried across the outage"}))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
 async fn create_item(server: &Server) -> reqwest::Response {
     client()
         .post(server.url("/api/items"))
@@ -28,6 +38,11 @@ async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
     assert_eq!(create_item(&server).await.status(), 201);
 
     moto.stop();
+    // A client's create fails with the store; it will retry with the same key.
+    assert_eq!(
+        create_with_key(&server, "outage-retry-1").await.status(),
+        503
+    );
     // Requests keep flowing: every one is a bounded 503 problem, never a 500 or a hang.
     for _ in 0..5 {
         let started = Instant::now();
@@ -92,4 +107,26 @@ async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(create_item(&server).await.status(), 201);
+
+    // The retried create succeeds once; retried again it is replayed, not duplicated.
+    let first = create_with_key(&server, "outage-retry-1").await;
+    assert_eq!(first.status(), 201);
+    let replay = create_with_key(&server, "outage-retry-1").await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let page: serde_json::Value = client()
+        .get(server.url("/api/items?limit=100"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    let retried = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|item| item["name"] == "retried across the outage")
+        .count();
+    assert_eq!(retried, 1, "{page}");
 }

@@ -14,6 +14,7 @@ mod invoke;
 mod items;
 mod lambda;
 mod resilience;
+mod safe_writes;
 mod service;
 mod store;
 mod support;

@@ -4,7 +4,9 @@ use crate::support::TestApp;
 use async_trait::async_trait;
 use axum::http::Method;
 use items_api::config::Config;
-use items_api::domain::{Item, ItemFields, ItemId, ItemPage, PageRequest};
+use items_api::domain::{
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
+};
 use items_api::store::{ItemStore, StoreError};
 use serde_json::json;
 use std::sync::Arc;
@@ -69,10 +71,22 @@ impl ItemStore for DownStore {
     async fn get(&self, _: ItemId) -> Result<Item, StoreError> {
         Err(down())
     }
-    async fn replace(&self, _: ItemId, _: &ItemFields) -> Result<Item, StoreError> {
+    async fn insert_idempotent(
+        &self,
+        _: &Item,
+        _: &IdempotentCreate,
+    ) -> Result<IdempotentOutcome, StoreError> {
         Err(down())
     }
-    async fn delete(&self, _: ItemId) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        _: ItemId,
+        _: &ItemFields,
+        _: Option<Version>,
+    ) -> Result<Item, StoreError> {
+        Err(down())
+    }
+    async fn delete(&self, _: ItemId, _: Option<Version>) -> Result<(), StoreError> {
         Err(down())
     }
     async fn list(&self, _: PageRequest) -> Result<ItemPage, StoreError> {

@@ -4,7 +4,11 @@
 //! promise in the `ItemStore` docs has a test here.
 
 use crate::support::dynamodb_client;
-use items_api::domain::{Cursor, Item, ItemFields, ItemId, NewItem, PageRequest};
+use items_api::domain::idempotency::fingerprint;
+use items_api::domain::{
+    Cursor, IdempotencyKey, IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, NewItem,
+    PageRequest, StoredResponse, Version,
+};
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -44,11 +48,11 @@ pub async fn missing_items_are_not_found(store: Arc<dyn ItemStore>) {
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.replace(id, &fields("n", None)).await,
+        store.replace(id, &fields("n", None), None).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete(id).await,
+        store.delete(id, None).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -57,7 +61,7 @@ pub async fn replace_keeps_id_and_created_at(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("before", Some("old")));
     store.insert(&item).await.expect("insert");
     let replaced = store
-        .replace(item.id, &fields("after", None))
+        .replace(item.id, &fields("after", None), None)
         .await
         .expect("replace");
     assert_eq!(replaced.id, item.id);
@@ -71,13 +75,13 @@ pub async fn replace_keeps_id_and_created_at(store: Arc<dyn ItemStore>) {
 pub async fn delete_removes_for_good(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("n", None));
     store.insert(&item).await.expect("insert");
-    store.delete(item.id).await.expect("delete");
+    store.delete(item.id, None).await.expect("delete");
     assert!(matches!(
         store.get(item.id).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete(item.id).await,
+        store.delete(item.id, None).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -147,7 +151,7 @@ pub async fn pagination_under_inserts_and_deletes_misses_nothing_present_through
         let extra = Item::create(fields(&format!("new {round}"), None));
         store.insert(&extra).await.expect("insert");
         if let Some(listed) = page.items.last().filter(|item| !stable.contains(&item.id)) {
-            store.delete(listed.id).await.expect("delete");
+            store.delete(listed.id, None).await.expect("delete");
         }
         round += 1;
         match page.next_cursor {
@@ -170,7 +174,7 @@ pub async fn a_cursor_after_a_deleted_item_still_continues(store: Arc<dyn ItemSt
     for item in &items {
         store.insert(item).await.expect("insert");
     }
-    store.delete(items[0].id).await.expect("delete");
+    store.delete(items[0].id, None).await.expect("delete");
     let page = store
         .list(PageRequest {
             limit: 10,
@@ -230,6 +234,194 @@ pub async fn check_succeeds_on_a_working_store(store: Arc<dyn ItemStore>) {
         .expect("a working store answers its check");
 }
 
+/// An idempotent create of `item` with `key`, fingerprinted by `body`.
+fn keyed(item: &Item, key: &str, body: &str, expires_in: chrono::Duration) -> IdempotentCreate {
+    IdempotentCreate {
+        key: IdempotencyKey::parse(key).expect("a valid key"),
+        fingerprint: fingerprint("POST", "/api/items", body.as_bytes()),
+        response: StoredResponse {
+            status: 201,
+            location: format!("/api/items/{}", item.id),
+            body: format!("{{\"id\":\"{}\"}}", item.id),
+        },
+        expires_at: chrono::Utc::now() + expires_in,
+    }
+}
+
+pub async fn a_retried_create_with_its_key_is_replayed_never_stored_twice(
+    store: Arc<dyn ItemStore>,
+) {
+    let day = chrono::Duration::hours(24);
+    let first = Item::create(fields("first", None));
+    let create = keyed(&first, "key-1", "{first}", day);
+    assert_eq!(
+        store
+            .insert_idempotent(&first, &create)
+            .await
+            .expect("stored"),
+        IdempotentOutcome::Created
+    );
+    // The retry builds a new item (a new id), as the handler does: it is not stored.
+    let retry = Item::create(fields("first", None));
+    let outcome = store
+        .insert_idempotent(&retry, &keyed(&retry, "key-1", "{first}", day))
+        .await
+        .expect("answered");
+    assert_eq!(
+        outcome,
+        IdempotentOutcome::Replayed(create.response.clone())
+    );
+    assert!(matches!(
+        store.get(retry.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Another request with the same key: refused, nothing stored.
+    let other = Item::create(fields("other", None));
+    assert_eq!(
+        store
+            .insert_idempotent(&other, &keyed(&other, "key-1", "{other}", day))
+            .await
+            .expect("answered"),
+        IdempotentOutcome::KeyReused
+    );
+    assert!(matches!(
+        store.get(other.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(walk(store.as_ref(), 100).await, vec![first.id]);
+}
+
+pub async fn an_expired_key_is_forgotten(store: Arc<dyn ItemStore>) {
+    let old = Item::create(fields("old", None));
+    let expired = keyed(&old, "key-2", "{old}", chrono::Duration::seconds(-10));
+    assert_eq!(
+        store
+            .insert_idempotent(&old, &expired)
+            .await
+            .expect("stored"),
+        IdempotentOutcome::Created
+    );
+    let new = Item::create(fields("new", None));
+    assert_eq!(
+        store
+            .insert_idempotent(
+                &new,
+                &keyed(&new, "key-2", "{new}", chrono::Duration::hours(1))
+            )
+            .await
+            .expect("stored"),
+        IdempotentOutcome::Created
+    );
+    assert_eq!(walk(store.as_ref(), 100).await.len(), 2);
+}
+
+pub async fn concurrent_creates_with_one_key_store_exactly_one_item(store: Arc<dyn ItemStore>) {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let item = Item::create(fields("same", None));
+                // Half the callers retry the same request, half send another body.
+                let body = if i % 2 == 0 { "{same}" } else { "{different}" };
+                store
+                    .insert_idempotent(
+                        &item,
+                        &keyed(&item, "key-3", body, chrono::Duration::hours(1)),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("joined").expect("answered"));
+    }
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == IdempotentOutcome::Created)
+        .count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    assert_eq!(walk(store.as_ref(), 100).await.len(), 1);
+    // Whoever lost saw the winner's record: a replay for its body, a refusal for the other.
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        IdempotentOutcome::Created | IdempotentOutcome::Replayed(_) | IdempotentOutcome::KeyReused
+    )));
+    assert!(outcomes.contains(&IdempotentOutcome::KeyReused));
+}
+
+pub async fn conditional_writes_apply_only_to_the_version_named(store: Arc<dyn ItemStore>) {
+    let item = Item::create(fields("v1", None));
+    store.insert(&item).await.expect("insert");
+    assert_eq!(
+        store.get(item.id).await.expect("get").version,
+        Version::FIRST
+    );
+    let v2 = store
+        .replace(item.id, &fields("v2", None), Some(Version::FIRST))
+        .await
+        .expect("the named version is current");
+    assert_eq!(v2.version, Version(2));
+    assert!(matches!(
+        store
+            .replace(item.id, &fields("stale", None), Some(Version::FIRST))
+            .await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        store.delete(item.id, Some(Version::FIRST)).await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert_eq!(store.get(item.id).await.expect("still there").name, "v2");
+    let missing = ItemId::generate();
+    assert!(matches!(
+        store
+            .replace(missing, &fields("n", None), Some(Version::FIRST))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete(missing, Some(Version(2))).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .delete(item.id, Some(Version(2)))
+        .await
+        .expect("deleted at its version");
+}
+
+pub async fn concurrent_if_match_writers_exactly_one_wins(store: Arc<dyn ItemStore>) {
+    let item = Item::create(fields("contended", None));
+    store.insert(&item).await.expect("insert");
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .replace(
+                        item.id,
+                        &fields(&format!("writer {i}"), None),
+                        Some(Version::FIRST),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("joined") {
+            Ok(replaced) => {
+                won += 1;
+                assert_eq!(replaced.version, Version(2));
+            }
+            Err(StoreError::PreconditionFailed) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.get(item.id).await.expect("get").version, Version(2));
+}
+
 /// Instantiates the conformance suite for a store factory.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -260,6 +452,11 @@ macro_rules! conformance_suite {
             case!(unicode_and_edge_size_values_round_trip);
             case!(concurrent_writers_lose_nothing);
             case!(check_succeeds_on_a_working_store);
+            case!(a_retried_create_with_its_key_is_replayed_never_stored_twice);
+            case!(an_expired_key_is_forgotten);
+            case!(concurrent_creates_with_one_key_store_exactly_one_item);
+            case!(conditional_writes_apply_only_to_the_version_named);
+            case!(concurrent_if_match_writers_exactly_one_wins);
         }
     };
 }

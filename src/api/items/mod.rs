@@ -9,14 +9,18 @@ mod params;
 
 use super::ITEMS_TAG;
 use crate::context::{AppState, BasePath};
-use crate::domain::{Item, ItemFields, ItemPage, NewItem};
-use crate::error::{ApiError, Problem};
+use crate::domain::idempotency::fingerprint;
+use crate::domain::{
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemPage, NewItem, StoredResponse,
+    Version,
+};
+use crate::error::{ApiError, InputLocation, Problem};
 use crate::extract::{JsonBody, WriteAccess};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
-use params::{ItemPath, PageQuery};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use params::{IdempotencyKeyHeader, IfMatch, IfNoneMatch, ItemPath, PageQuery};
 use utoipa::ToResponse;
 
 /// No item has this id.
@@ -56,17 +60,24 @@ pub async fn list_items(
 /// Create an item
 ///
 /// Stores a new item with a server-generated id and answers with it, and with its URL
-/// in `Location`. `POST /api/items/` (with the trailing slash) is accepted too.
+/// in `Location` and its version in `ETag`. `POST /api/items/` (with the trailing
+/// slash) is accepted too. With an `Idempotency-Key`, a retry of the same request
+/// answers the first response again and creates nothing.
 #[utoipa::path(
     post,
     path = "/api/items",
     operation_id = "createItem",
     tag = ITEMS_TAG,
+    params(IdempotencyKeyHeader),
     request_body(content = NewItem, content_type = "application/json"),
     security(("bearerAuth" = [])),
     responses(
-        (status = 201, description = "The item was created.", body = Item,
-            headers(("Location" = String, description = "The new item's URL path.")),
+        (status = 201, description = "The item was created (or, for a retry with the same `Idempotency-Key`, the first answer again).", body = Item,
+            headers(
+                ("Location" = String, description = "The new item's URL path."),
+                ("ETag" = String, description = "The item's version, for `If-Match` and `If-None-Match`."),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`; absent otherwise."),
+            ),
             links(
                 ("getItem" = (operation_id = "getItem", parameters(("item_id" = "$response.body#/id")),
                     description = "Read the item just created.")),
@@ -80,6 +91,7 @@ pub async fn list_items(
         (status = 413, response = crate::error::PayloadTooLarge),
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 428, response = crate::error::PreconditionRequired),
         (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
@@ -88,17 +100,82 @@ pub async fn create_item(
     State(state): State<AppState>,
     _access: WriteAccess,
     base: BasePath,
-    JsonBody(input): JsonBody<NewItem>,
-) -> Result<impl IntoResponse, ApiError> {
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    JsonBody(input, raw): JsonBody<NewItem>,
+) -> Result<Response, ApiError> {
     let item = Item::create(ItemFields::try_from(input)?);
-    state.store.insert(&item).await?;
     let location = format!("{}/api/items/{}", base.as_str(), item.id);
-    let location = HeaderValue::try_from(location).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let Some(key) = key else {
+        state.store.insert(&item).await?;
+        return created(&item, &location);
+    };
+    let create = IdempotentCreate {
+        key,
+        fingerprint: fingerprint("POST", "/api/items", &raw),
+        response: StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            location: location.clone(),
+            body: serde_json::to_string(&item).map_err(|e| ApiError::Internal(Box::new(e)))?,
+        },
+        expires_at: item.created_at
+            + chrono::Duration::from_std(state.writes.idempotency_ttl)
+                .unwrap_or(chrono::Duration::MAX),
+    };
+    match state.store.insert_idempotent(&item, &create).await? {
+        IdempotentOutcome::Created => created(&item, &location),
+        IdempotentOutcome::Replayed(stored) => replayed(stored),
+        IdempotentOutcome::KeyReused => Err(ApiError::invalid(
+            InputLocation::Header,
+            params::IDEMPOTENCY_KEY,
+            "was used with a different request; send a new key for a new item",
+        )),
+    }
+}
+
+/// The 201 of a create.
+fn created(item: &Item, location: &str) -> Result<Response, ApiError> {
+    let location = header_value(location)?;
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
+        [
+            (header::LOCATION, location),
+            (header::ETAG, etag(item.version)),
+        ],
         Json(item),
-    ))
+    )
+        .into_response())
+}
+
+/// The stored answer of an earlier request with the same key, marked as a replay. A
+/// replayed create is the item's first version.
+fn replayed(stored: StoredResponse) -> Result<Response, ApiError> {
+    let status =
+        StatusCode::from_u16(stored.status).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok((
+        status,
+        [
+            (header::LOCATION, header_value(&stored.location)?),
+            (header::ETAG, etag(Version::FIRST)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")),
+        ],
+        stored.body,
+    )
+        .into_response())
+}
+
+/// The header that marks a replayed answer.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+fn etag(version: Version) -> HeaderValue {
+    HeaderValue::try_from(version.etag()).expect("a quoted number is a header value")
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::try_from(text).map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
 /// Get an item
@@ -110,9 +187,12 @@ pub async fn create_item(
     operation_id = "getItem",
     tag = ITEMS_TAG,
     security(()),
-    params(("item_id" = crate::domain::ItemId, Path, description = "The item's id.")),
+    params(("item_id" = crate::domain::ItemId, Path, description = "The item's id."), IfNoneMatch),
     responses(
-        (status = 200, description = "The item.", body = Item),
+        (status = 200, description = "The item.", body = Item,
+            headers(("ETag" = String, description = "The item's version, for `If-Match` and `If-None-Match`."))),
+        (status = 304, description = "The item is still in the version `If-None-Match` names; no body.",
+            headers(("ETag" = String, description = "The item's version."))),
         (status = 404, response = ItemNotFound),
         (status = 422, response = crate::error::ValidationFailed),
         (status = 429, response = crate::error::TooManyRequests),
@@ -122,30 +202,40 @@ pub async fn create_item(
 pub async fn get_item(
     State(state): State<AppState>,
     ItemPath(id): ItemPath,
-) -> Result<Json<Item>, ApiError> {
-    Ok(Json(state.store.get(id).await?))
+    if_none_match: IfNoneMatch,
+) -> Result<Response, ApiError> {
+    let item = state.store.get(id).await?;
+    let tag = etag(item.version);
+    if if_none_match.matches(item.version) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    Ok(([(header::ETAG, tag)], Json(item)).into_response())
 }
 
 /// Replace an item
 ///
 /// Replaces the item's name and description (an absent description becomes null) and
-/// answers with the item as stored. Its id and `created_at` stay; `updated_at` moves.
+/// answers with the item as stored. Its id and `created_at` stay; `updated_at` moves
+/// and its version (`ETag`) goes up. With `If-Match`, only if nobody changed it since.
 #[utoipa::path(
     put,
     path = "/api/items/{item_id}",
     operation_id = "replaceItem",
     tag = ITEMS_TAG,
-    params(("item_id" = crate::domain::ItemId, Path, description = "The item's id.")),
+    params(("item_id" = crate::domain::ItemId, Path, description = "The item's id."), IfMatch),
     request_body(content = NewItem, content_type = "application/json"),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The item as replaced.", body = Item),
+        (status = 200, description = "The item as replaced.", body = Item,
+            headers(("ETag" = String, description = "The item's new version."))),
         (status = 400, response = crate::error::MalformedJson),
         (status = 401, response = crate::error::Unauthorized),
         (status = 404, response = ItemNotFound),
+        (status = 412, response = crate::error::PreconditionFailed),
         (status = 413, response = crate::error::PayloadTooLarge),
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 428, response = crate::error::PreconditionRequired),
         (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
@@ -154,27 +244,32 @@ pub async fn replace_item(
     State(state): State<AppState>,
     _access: WriteAccess,
     ItemPath(id): ItemPath,
-    JsonBody(input): JsonBody<NewItem>,
-) -> Result<Json<Item>, ApiError> {
+    IfMatch(expected): IfMatch,
+    JsonBody(input, _): JsonBody<NewItem>,
+) -> Result<Response, ApiError> {
     let fields = ItemFields::try_from(input)?;
-    Ok(Json(state.store.replace(id, &fields).await?))
+    let item = state.store.replace(id, &fields, expected).await?;
+    Ok(([(header::ETAG, etag(item.version))], Json(item)).into_response())
 }
 
 /// Delete an item
 ///
-/// Deletes the item for good. A second delete of the same id answers `404`.
+/// Deletes the item for good. A second delete of the same id answers `404`. With
+/// `If-Match`, only if nobody changed it since.
 #[utoipa::path(
     delete,
     path = "/api/items/{item_id}",
     operation_id = "deleteItem",
     tag = ITEMS_TAG,
-    params(("item_id" = crate::domain::ItemId, Path, description = "The item's id.")),
+    params(("item_id" = crate::domain::ItemId, Path, description = "The item's id."), IfMatch),
     security(("bearerAuth" = [])),
     responses(
         (status = 204, description = "The item was deleted."),
         (status = 401, response = crate::error::Unauthorized),
         (status = 404, response = ItemNotFound),
+        (status = 412, response = crate::error::PreconditionFailed),
         (status = 422, response = crate::error::ValidationFailed),
+        (status = 428, response = crate::error::PreconditionRequired),
         (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::StoreUnavailable),
     ),
@@ -183,7 +278,8 @@ pub async fn delete_item(
     State(state): State<AppState>,
     _access: WriteAccess,
     ItemPath(id): ItemPath,
+    IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete(id).await?;
+    state.store.delete(id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

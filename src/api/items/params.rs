@@ -1,11 +1,13 @@
 //! The item operations' path and query parameters, parsed into domain types, and their
 //! description in the contract (the limits come from the same constants).
 
+use crate::context::AppState;
+use crate::domain::idempotency::{KEY_MAX_CHARS, KEY_PATTERN};
 use crate::domain::page::{CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT};
-use crate::domain::{Cursor, ItemId, PageRequest};
+use crate::domain::{Cursor, IdempotencyKey, ItemId, PageRequest, Version};
 use crate::error::{ApiError, FieldError, InputLocation};
 use axum::extract::{FromRequestParts, Path};
-use axum::http::request::Parts;
+use axum::http::{header, request::Parts};
 use utoipa::IntoParams;
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -144,6 +146,161 @@ impl IntoParams for PageQuery {
                 .build(),
         ]
     }
+}
+
+/// The `Idempotency-Key` header of createItem: absent, or a valid key. Malformed or
+/// repeated: 400; absent while the service requires it: 428.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+/// The header's name.
+pub(super) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+impl FromRequestParts<AppState> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut values = parts.headers.get_all(IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            if state.writes.require_idempotency_key {
+                return Err(ApiError::PreconditionRequired(IDEMPOTENCY_KEY));
+            }
+            return Ok(Self(None));
+        };
+        let key = (values.next().is_none())
+            .then(|| value.to_str().ok().and_then(IdempotencyKey::parse))
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "the {IDEMPOTENCY_KEY} header must be sent once, as 1 to {KEY_MAX_CHARS} visible ASCII characters"
+                ))
+            })?;
+        Ok(Self(Some(key)))
+    }
+}
+
+impl IntoParams for IdempotencyKeyHeader {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![header_parameter(
+            IDEMPOTENCY_KEY,
+            format!(
+                "Makes a retried create safe: the same key with the same body answers the first \
+                 response again (marked `Idempotent-Replayed: true`) and creates nothing; the same \
+                 key with another body is refused (422). A key is remembered for 24 hours by \
+                 default (IDEMPOTENCY_TTL_SECONDS). Send a new random key (a UUID) for each new item. \
+                 1 to {KEY_MAX_CHARS} visible ASCII characters."
+            ),
+            Some(KEY_PATTERN),
+        )]
+    }
+}
+
+/// What `If-Match` asks of a replace or delete: nothing (absent), any current version
+/// (`*`), or one version. Anything that is not `*` or one of our strong entity tags
+/// (a weak tag, another server's tag, a list, text) names no version of ours, so the
+/// precondition is false: 412 (RFC 9110 §13.1.1). Absent while the service requires
+/// it: 428.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<Version>);
+
+impl FromRequestParts<AppState> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .map(|value| value.to_str().unwrap_or("").trim())
+            .collect();
+        match values.as_slice() {
+            [] if state.writes.require_if_match => Err(ApiError::PreconditionRequired("If-Match")),
+            [] | ["*"] => Ok(Self(None)),
+            [tag] => Ok(Self(Some(Version::from_etag(tag).unwrap_or(NO_VERSION)))),
+            _ => Ok(Self(Some(NO_VERSION))),
+        }
+    }
+}
+
+/// A version no item has: what an `If-Match` that names none of ours asks for.
+const NO_VERSION: Version = Version(u64::MAX);
+
+impl IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![header_parameter(
+            "If-Match",
+            "Applies the write only if the item is still in this version: the `ETag` of the \
+             item as you last read it (`\"3\"`), or `*` for any version. Another version \
+             (or any other value) answers 412 and changes nothing. Required when the service \
+             runs with REQUIRE_IF_MATCH (428 without it)."
+                .to_owned(),
+            None,
+        )]
+    }
+}
+
+/// `If-None-Match` of getItem: the entity tags the client has; `*` matches any.
+#[derive(Debug, Clone, Default)]
+pub struct IfNoneMatch(pub Vec<String>);
+
+impl IfNoneMatch {
+    /// Whether the client already has `version` (weak comparison, RFC 9110 §13.1.2).
+    pub fn matches(&self, version: Version) -> bool {
+        self.0.iter().any(|tag| {
+            tag == "*" || Version::from_etag(tag.trim_start_matches("W/")) == Some(version)
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(|tag| tag.trim().to_owned())
+                .filter(|tag| !tag.is_empty())
+                .collect(),
+        ))
+    }
+}
+
+impl IntoParams for IfNoneMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![header_parameter(
+            "If-None-Match",
+            "The `ETag` of the copy you have: when the item is still in that version the \
+             answer is 304 without a body."
+                .to_owned(),
+            None,
+        )]
+    }
+}
+
+/// An optional string header parameter of the contract.
+fn header_parameter(name: &str, description: String, pattern: Option<&str>) -> Parameter {
+    let mut schema = ObjectBuilder::new().schema_type(Type::String);
+    if let Some(pattern) = pattern {
+        schema = schema.pattern(Some(pattern));
+    }
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .description(Some(description))
+        .required(Required::False)
+        .schema(Some(schema))
+        .build()
 }
 
 #[cfg(test)]
