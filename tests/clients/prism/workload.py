@@ -54,6 +54,8 @@ class Case:
     # Sent to the service directly: Prism re-serializes JSON bodies (padding and
     # non-object bodies do not survive it) and answers malformed JSON itself.
     direct: bool = False
+    # More request headers; values may name earlier answers ({etag}).
+    headers: dict | None = None
 
 
 def body(value) -> bytes:
@@ -73,7 +75,19 @@ def cases() -> list[Case]:
         Case("list page 1", "GET", "/api/items?limit=1", 200, content_type=None, token=None, capture="cursor"),
         Case("list page 2", "GET", "/api/items?limit=1&cursor={cursor}", 200, content_type=None, token=None),
         Case("list default", "GET", "/api/items", 200, content_type=None, token=None),
-        Case("replace", "PUT", "/api/items/{id}", 200, body({"name": "Renamed"})),
+        Case("replace", "PUT", "/api/items/{id}", 200, body({"name": "Renamed"}), capture="etag"),
+        Case("get unchanged: 304", "GET", "/api/items/{id}", 304, content_type=None, token=None,
+             headers={"If-None-Match": "{etag}"}),
+        Case("stale If-Match: 412", "PUT", "/api/items/{id}", 412, body({"name": "Lost update"}),
+             headers={"If-Match": '"1"'}),
+        Case("current If-Match", "PUT", "/api/items/{id}", 200, body({"name": "Renamed again"}),
+             headers={"If-Match": "{etag}"}),
+        Case("create with a key", "POST", "/api/items", 201, body({"name": "Once"}),
+             headers={"Idempotency-Key": "prism-workload-key"}),
+        Case("the same create again: replayed", "POST", "/api/items", 201, body({"name": "Once"}),
+             headers={"Idempotency-Key": "prism-workload-key"}),
+        Case("the key with another body: 422", "POST", "/api/items", 422, body({"name": "Twice"}),
+             headers={"Idempotency-Key": "prism-workload-key"}),
         Case("delete", "DELETE", "/api/items/{id}", 204, content_type=None),
         Case("get deleted: 404", "GET", "/api/items/{id}", 404, content_type=None, token=None),
         Case("replace missing: 404", "PUT", f"/api/items/{MISSING}", 404, body({"name": "n"})),
@@ -110,11 +124,13 @@ def cases() -> list[Case]:
     ]
 
 
-def send(base: str, case: Case, token: str, captured: dict) -> tuple[int, bytes]:
+def send(base: str, case: Case, token: str, captured: dict) -> tuple[int, bytes, str]:
     path = case.path.format(**captured)
     headers = {}
     if case.content_type:
         headers["Content-Type"] = case.content_type
+    for name, value in (case.headers or {}).items():
+        headers[name] = value.format(**captured)
     if case.token == "valid":
         headers["Authorization"] = f"Bearer {token}"
     elif case.token == "wrong":
@@ -122,9 +138,9 @@ def send(base: str, case: Case, token: str, captured: dict) -> tuple[int, bytes]
     request = urllib.request.Request(base + path, data=case.body, method=case.method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
+            return response.status, response.read(), response.headers.get("ETag", "")
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.read(), error.headers.get("ETag", "")
 
 
 REQUEST_RECEIVED = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) .*Request received")
@@ -152,12 +168,14 @@ def main() -> int:
                  log=log_path, timeout=60) as proxy:
         captured: dict = {}
         for case in workload:
-            status, payload = send(upstream if case.direct else proxy.base_url, case, token, captured)
+            status, payload, etag = send(upstream if case.direct else proxy.base_url, case, token, captured)
             answers.append((status, payload))
             if case.capture == "id" and status == 201:
                 captured["id"] = json.loads(payload)["id"]
             if case.capture == "cursor" and status == 200:
                 captured["cursor"] = json.loads(payload)["next_cursor"]
+            if case.capture == "etag" and status == 200:
+                captured["etag"] = etag
             # Prism logs a request's violations after answering it: let it finish.
             if not case.direct:
                 time.sleep(0.05)

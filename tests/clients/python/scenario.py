@@ -79,6 +79,27 @@ def main(base_url: str, token: str) -> None:
     invalid = expect_problem(create_item.sync_detailed(client=client, body=NewItem(name="")), 422, "empty name")
     expect(invalid.errors and invalid.errors[0].field == "/name", f"422 names the field: {invalid.errors}")
 
+    # Safe writes: a retried create with its Idempotency-Key is replayed, never stored twice
+    key = str(uuid.uuid4())
+    first = create_item.sync_detailed(client=client, body=NewItem(name="Retried"), idempotency_key=key)
+    retry = create_item.sync_detailed(client=client, body=NewItem(name="Retried"), idempotency_key=key)
+    expect(first.status_code == HTTPStatus.CREATED and retry.status_code == HTTPStatus.CREATED, "idempotent create")
+    expect(retry.headers.get("idempotent-replayed") == "true", f"replay marked: {retry.headers}")
+    expect(retry.parsed.id == first.parsed.id, "the retry answers the first item, not a second one")
+    reused = expect_problem(
+        create_item.sync_detailed(client=client, body=NewItem(name="Another"), idempotency_key=key), 422, "key reuse"
+    )
+    expect(reused.errors and reused.errors[0].field == "Idempotency-Key", f"422 names the header: {reused.errors}")
+
+    # Conditional requests: If-Match with the ETag wins once; the stale one is 412; 304 when unchanged
+    etag = first.headers["etag"]
+    updated = replace_item.sync_detailed(client=client, item_id=first.parsed.id, body=NewItem(name="v2"), if_match=etag)
+    expect(updated.status_code == HTTPStatus.OK and updated.headers["etag"] != etag, f"if-match: {updated.status_code}")
+    stale = replace_item.sync_detailed(client=client, item_id=first.parsed.id, body=NewItem(name="v3"), if_match=etag)
+    expect_problem(stale, 412, "stale if-match")
+    cached = get_item.sync_detailed(client=anonymous, item_id=first.parsed.id, if_none_match=updated.headers["etag"])
+    expect(cached.status_code == HTTPStatus.NOT_MODIFIED, f"if-none-match: {cached.status_code}")
+
     deleted = delete_item.sync_detailed(client=client, item_id=item.id)
     expect(deleted.status_code == HTTPStatus.NO_CONTENT, f"delete: {deleted.status_code}")
     expect_problem(get_item.sync_detailed(client=anonymous, item_id=item.id), 404, "get after delete")

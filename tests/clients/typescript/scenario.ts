@@ -75,6 +75,40 @@ async function main(baseUrl: string, token: string): Promise<void> {
   const problem = expectProblem(invalid.error, invalid.response, 422, "empty name");
   expect(problem.errors?.[0]?.field === "/name", `422 names the field: ${JSON.stringify(problem.errors)}`);
 
+  // Safe writes: a retried create with its Idempotency-Key is replayed, never stored twice
+  const key = crypto.randomUUID();
+  const once = () =>
+    client.POST("/api/items", { params: { header: { "Idempotency-Key": key } }, body: { name: "Retried" } });
+  const first = await once();
+  const retry = await once();
+  expect(first.response.status === 201 && retry.response.status === 201 && first.data && retry.data, "idempotent create");
+  expect(retry.response.headers.get("idempotent-replayed") === "true", "replay marked");
+  expect(retry.data.id === first.data.id, "the retry answers the first item, not a second one");
+  const reused = await client.POST("/api/items", {
+    params: { header: { "Idempotency-Key": key } },
+    body: { name: "Another" },
+  });
+  const reuse = expectProblem(reused.error, reused.response, 422, "key reuse");
+  expect(reuse.errors?.[0]?.field === "Idempotency-Key", `422 names the header: ${JSON.stringify(reuse.errors)}`);
+
+  // Conditional requests: If-Match with the ETag wins once; the stale one is 412; 304 when unchanged
+  const etag = first.response.headers.get("etag") ?? "";
+  const target = { item_id: first.data.id };
+  const updated = await client.PUT("/api/items/{item_id}", {
+    params: { path: target, header: { "If-Match": etag } },
+    body: { name: "v2" },
+  });
+  expect(updated.response.status === 200 && updated.response.headers.get("etag") !== etag, "if-match");
+  const stale = await client.PUT("/api/items/{item_id}", {
+    params: { path: target, header: { "If-Match": etag } },
+    body: { name: "v3" },
+  });
+  expectProblem(stale.error, stale.response, 412, "stale if-match");
+  const cached = await anonymous.GET("/api/items/{item_id}", {
+    params: { path: target, header: { "If-None-Match": updated.response.headers.get("etag") ?? "" } },
+  });
+  expect(cached.response.status === 304, `if-none-match: ${cached.response.status}`);
+
   const deleted = await client.DELETE("/api/items/{item_id}", { params: { path: { item_id: item.id } } });
   expect(deleted.response.status === 204, `delete: ${deleted.response.status}`);
   const gone = await anonymous.GET("/api/items/{item_id}", { params: { path: { item_id: item.id } } });
