@@ -225,16 +225,24 @@ impl Moto {
 
     /// A fresh, empty emulator on `port` (to restart one that was stopped).
     pub fn start_on(port: u16) -> Self {
-        let binary = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
-            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/target/py/bin/moto_server");
-            if std::path::Path::new(venv).exists() {
-                venv.to_owned()
-            } else {
-                "moto_server".to_owned()
-            }
-        });
+        // moto with its requests applied one at a time, as DynamoDB applies conditional
+        // writes atomically (tests/tools/moto_serial.py says why); MOTO_SERVER may name
+        // another emulator taking moto_server's arguments.
+        let (binary, mut args) = match std::env::var("MOTO_SERVER") {
+            Ok(binary) => (binary, Vec::new()),
+            Err(_) => (
+                concat!(env!("CARGO_MANIFEST_DIR"), "/target/py/bin/python").to_owned(),
+                vec![concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/moto_serial.py").to_owned()],
+            ),
+        };
+        args.extend([
+            "-H".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+        ]);
         let child = std::process::Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
