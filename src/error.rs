@@ -63,7 +63,6 @@ pub enum InputLocation {
     Body,
     Query,
     Path,
-    Header,
 }
 
 /// One invalid input.
@@ -118,6 +117,11 @@ pub enum ApiError {
     /// 404 Not Found: no resource of this kind has the id.
     #[error("no {resource} has this id")]
     NotFound { resource: &'static str },
+    /// 422 Unprocessable Content: an `Idempotency-Key` used before with another request.
+    /// (No `errors` entry: `location` has no value for headers, and a new enum value
+    /// would break clients of the released contract.)
+    #[error("this Idempotency-Key was used with a different request; send a new key for a new item")]
+    IdempotencyKeyReused,
     /// 412 Precondition Failed: the item is not in the version `If-Match` names.
     #[error(
         "the item has changed since the version If-Match names; read it again and retry with its ETag"
@@ -161,7 +165,7 @@ impl ApiError {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -70,8 +70,10 @@ async fn a_reused_key_with_another_body_is_422_and_creates_nothing() {
     let problem = create_with_key(&app, "reused", r#"{"name": "Something else"}"#)
         .await
         .problem(422);
-    assert_eq!(problem["errors"][0]["location"], "header");
-    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    assert!(
+        problem["detail"].as_str().is_some_and(|d| d.contains("Idempotency-Key")),
+        "{problem}"
+    );
     let page = app.get("/api/items").await.json();
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
 }

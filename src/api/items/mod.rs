@@ -14,7 +14,7 @@ use crate::domain::{
     IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemPage, NewItem, StoredResponse,
     Version,
 };
-use crate::error::{ApiError, InputLocation, Problem};
+use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, WriteAccess};
 use axum::Json;
 use axum::extract::State;
@@ -124,11 +124,7 @@ pub async fn create_item(
     match state.store.insert_idempotent(&item, &create).await? {
         IdempotentOutcome::Created => created(&item, &location),
         IdempotentOutcome::Replayed(stored) => replayed(stored),
-        IdempotentOutcome::KeyReused => Err(ApiError::invalid(
-            InputLocation::Header,
-            params::IDEMPOTENCY_KEY,
-            "was used with a different request; send a new key for a new item",
-        )),
+        IdempotentOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
     }
 }
 

@@ -154,7 +154,7 @@ impl IntoParams for PageQuery {
 pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
 
 /// The header's name.
-pub(super) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 impl FromRequestParts<AppState> for IdempotencyKeyHeader {
     type Rejection = ApiError;
