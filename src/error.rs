@@ -120,7 +120,9 @@ pub enum ApiError {
     /// 422 Unprocessable Content: an `Idempotency-Key` used before with another request.
     /// (No `errors` entry: `location` has no value for headers, and a new enum value
     /// would break clients of the released contract.)
-    #[error("this Idempotency-Key was used with a different request; send a new key for a new item")]
+    #[error(
+        "this Idempotency-Key was used with a different request; send a new key for a new item"
+    )]
     IdempotencyKeyReused,
     /// 412 Precondition Failed: the item is not in the version `If-Match` names.
     #[error(

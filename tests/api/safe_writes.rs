@@ -71,7 +71,9 @@ async fn a_reused_key_with_another_body_is_422_and_creates_nothing() {
         .await
         .problem(422);
     assert!(
-        problem["detail"].as_str().is_some_and(|d| d.contains("Idempotency-Key")),
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Idempotency-Key")),
         "{problem}"
     );
     let page = app.get("/api/items").await.json();
