@@ -4,9 +4,10 @@ Two faults of the emulator (cargo lambda watch 1.9) itself, not of the service, 
 kept out of this mode; every case and every check otherwise runs as in local mode.
 
 1. It answers 500 by itself, without invoking the function, when a JSON request body
-   is not valid UTF-8: it cannot put such a body into the Lambda event. The service
-   answers those bodies 400 (the local mode and tests/api/errors.rs prove it), so this
-   mode does not generate them.
+   is not valid UTF-8, or a header value is not visible ASCII (`If-Match: J\x8b`): it
+   cannot put such a body or header into the Lambda event. The service answers those
+   requests itself in local mode (400 for such bodies, tests/api/errors.rs; any
+   If-Match it cannot read names no version, 412), so this mode does not generate them.
 
 2. Its runtime API acknowledges a function's response before it has read the response
    body, so a large body (tens of kilobytes, such as a full page of long items) is now
@@ -57,6 +58,15 @@ def _send_resending_emulator_faults(session, request, **kwargs):
 # schemathesis' sessions (ManagedCookiesSession) derive from this class; plain
 # `requests.Session` objects keep their own `send`.
 SameHostRedirectsSession.send = _send_resending_emulator_faults
+
+
+def _visible_ascii(value) -> bool:
+    return not isinstance(value, str) or all(0x20 <= ord(c) < 0x7F or c == "\t" for c in value)
+
+
+@schemathesis.hook
+def filter_headers(context, headers):
+    return not headers or all(_visible_ascii(value) for value in headers.values())
 
 
 @schemathesis.hook
