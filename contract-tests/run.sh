@@ -9,7 +9,10 @@
 #   contract-tests/run.sh URL             a deployed stage, e.g.
 #                                         https://abc.execute-api.eu-west-1.amazonaws.com/prod;
 #                                         the token comes from API_TOKEN, or from the stack's
-#                                         secret with --token-from-stack STACK (AWS CLI)
+#                                         secret with --token-from-stack STACK
+#   contract-tests/run.sh --stack STACK   a deployed stage found by its stack: URL and token
+#                                         from the stack's outputs (stack_outputs.py says
+#                                         which IAM permissions that needs)
 #
 # Options:
 #   --seed N              replay a run (the seed is printed at the start and the end)
@@ -17,6 +20,7 @@
 #   --rate-limit R        request rate, e.g. 10/s (default: none locally, 5/s remote)
 #   --max-time S          time budget in seconds (default: none locally, 600 remote)
 #   --token-from-stack S  read the token from stack S's ApiTokenSecretArn output
+#   --stack S             read the URL and the token from stack S
 #
 # In CI (CI set) the seed is fixed so failures reproduce; by hand it is random.
 # Reports: contract-tests/reports/junit.xml and cassette.yaml (VCR of the requests).
@@ -40,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --rate-limit) rate_limit=$2; shift ;;
     --max-time) max_time=$2; shift ;;
     --token-from-stack) stack=$2; shift ;;
+    --stack) stack=$2; mode=remote; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     http://* | https://*) mode=remote; target_url=${1%/} ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -75,13 +80,14 @@ case "$mode" in
     : "${max_examples:=100}"
     ;;
   remote)
-    export BASE_URL=$target_url
     if [[ -n "$stack" ]]; then
-      arn=$(aws cloudformation describe-stacks --stack-name "$stack" \
-        --query "Stacks[0].Outputs[?OutputKey=='ApiTokenSecretArn'].OutputValue" --output text)
-      API_TOKEN=$(aws secretsmanager get-secret-value --secret-id "$arn" --query SecretString --output text)
+      found=$("$root/target/py/bin/python" "$here/stack_outputs.py" "$stack") || exit 2
+      { read -r stack_url; read -r API_TOKEN; } <<< "$found"
+      target_url=${target_url:-$stack_url}
       export API_TOKEN
+      echo "== contract tests: stack $stack serves $target_url"
     fi
+    export BASE_URL=$target_url
     if [[ -z "${API_TOKEN:-}" ]]; then
       echo "run.sh: set API_TOKEN to the stage's token, or pass --token-from-stack STACK" >&2
       exit 2

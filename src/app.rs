@@ -6,11 +6,13 @@ use crate::config::Config;
 use crate::context::{AppState, BodyLimit, BodyReadTimeout, REQUEST_ID};
 use crate::docs::{self, DocsState};
 use crate::error;
+use crate::metrics::{MeasuredStore, Metrics};
 use crate::middleware::{self, RequestLimits, normalize_request};
 use crate::telemetry;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::{Extension, Router};
+use std::sync::Arc;
 use std::time::Duration;
 use tower::util::MapRequestLayer;
 use tower::{Layer, ServiceBuilder};
@@ -25,14 +27,32 @@ use tower_http::trace::TraceLayer;
 pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
 
 /// Builds the whole service for `config` and `state`.
-pub fn build_app(config: &Config, state: AppState) -> Result<App, docs::DocsError> {
+pub fn build_app(config: &Config, mut state: AppState) -> Result<App, docs::DocsError> {
     let (api_router, mut document) = api::routes().split_for_parts();
     api::complete(&mut document);
+    let metrics = if config.metrics_enabled() {
+        let described = serde_json::to_value(&document).map_err(docs::DocsError::Serialize)?;
+        let metrics = Arc::new(Metrics::new(
+            &config.metrics_namespace,
+            &config.metrics_service,
+            &described,
+        ));
+        state.store = Arc::new(MeasuredStore::new(state.store, Arc::clone(&metrics)));
+        Some(metrics)
+    } else {
+        None
+    };
     let docs = DocsState::new(config, document)?;
-    let router = api_router
+    let mut router = api_router
         .merge(docs::router(docs))
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state);
+    if let Some(metrics) = metrics {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::record,
+        ));
+    }
     let router = with_layers(router, config);
     Ok(MapRequestLayer::new(normalize_request as fn(Request) -> Request).layer(router))
 }

@@ -145,6 +145,19 @@ pub struct Config {
     #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false, global = true, action = clap::ArgAction::Set)]
     pub require_if_match: bool,
 
+    /// Write CloudWatch Embedded Metric Format lines (per operation, per store call,
+    /// cold start) to stdout. Default: on when serving Lambda invocations, off locally.
+    #[arg(long, env = "METRICS", global = true, action = clap::ArgAction::Set)]
+    pub metrics: Option<bool>,
+
+    /// The CloudWatch namespace of the metrics.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = DEFAULT_METRICS_NAMESPACE, global = true)]
+    pub metrics_namespace: String,
+
+    /// The `Service` dimension of the metrics.
+    #[arg(long, env = "METRICS_SERVICE", default_value = DEFAULT_METRICS_SERVICE, global = true)]
+    pub metrics_service: String,
+
     /// The public base URL of the service (`https://api.example.com/v1`). Set: the
     /// served OpenAPI document names exactly this server, whatever Host and
     /// X-Forwarded-Proto a request carries. Set it behind an ALB, a function URL, a CDN
@@ -240,6 +253,11 @@ impl Config {
         self.lambda_runtime_api.is_some()
     }
 
+    /// Whether to write EMF metric lines: METRICS, else on Lambda only.
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics.unwrap_or_else(|| self.in_lambda())
+    }
+
     /// The log format: LOG_FORMAT, else Lambda's AWS_LAMBDA_LOG_FORMAT, else by terminal.
     pub fn effective_log_format(&self, stdout_is_terminal: bool) -> LogFormat {
         if let Some(format) = self.log_format {
@@ -299,6 +317,9 @@ impl Default for Config {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
             public_base_url: None,
+            metrics: None,
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
+            metrics_service: DEFAULT_METRICS_SERVICE.to_owned(),
             idempotency_ttl_seconds: DEFAULT_IDEMPOTENCY_TTL_SECONDS,
             require_idempotency_key: false,
             require_if_match: false,
@@ -331,6 +352,8 @@ pub const REDOC_CDN_INTEGRITY: &str =
     "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5";
 
 const DEFAULT_PORT: u16 = 8000;
+const DEFAULT_METRICS_NAMESPACE: &str = "ItemsApi";
+const DEFAULT_METRICS_SERVICE: &str = "items-api";
 const DEFAULT_DATABASE_PATH: &str = "items.db";
 const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_STORE_TIMEOUT_MS: u64 = 3000;

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod lambda;
+pub mod metrics;
 pub mod middleware;
 pub mod secrets;
 pub mod server;

@@ -11,7 +11,7 @@ const FLOORS: &[&[&str]] = &[
     &["config", "store"],
     &["context", "secrets"],
     &["error"],
-    &["extract", "docs", "telemetry", "middleware"],
+    &["extract", "docs", "telemetry", "middleware", "metrics"],
     &["api"],
     &["app"],
     &["lambda", "server"],

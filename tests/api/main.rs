@@ -13,6 +13,7 @@ mod faults;
 mod invoke;
 mod items;
 mod lambda;
+mod metrics;
 mod resilience;
 mod safe_writes;
 mod service;
