@@ -230,7 +230,9 @@ impl Inner {
                 .connection
                 .as_ref()
                 .ok_or_else(|| unavailable("the database is closed".into()))?;
-            return work(connection);
+            let result = work(connection);
+            self.note_write(&result);
+            return result;
         };
         if writer.connection.is_some() && file_id(path) != writer.file {
             tracing::warn!(path = %path.display(), "the database file was replaced or deleted; opening the path again");
@@ -257,12 +259,17 @@ impl Inner {
                 "the database file was replaced or deleted during the write".into(),
             ));
         }
-        match &result {
+        self.note_write(&result);
+        result
+    }
+
+    /// Remembers when a write last succeeded, or that the last one could not be made.
+    fn note_write<T>(&self, result: &Result<T, StoreError>) {
+        match result {
             Ok(_) => *lock(&self.last_write_ok) = Some(Instant::now()),
             Err(StoreError::Unavailable { .. }) => *lock(&self.last_write_ok) = None,
             Err(_) => {}
         }
-        result
     }
 
     /// Closes the writer and every reader, so the next use opens the file anew. All of
