@@ -33,8 +33,9 @@ use std::time::Instant;
 pub struct Metrics {
     namespace: String,
     service: String,
-    /// `(method, route)` → operationId, from the OpenAPI document.
-    operations: HashMap<(Method, String), String>,
+    /// route → (method, operationId), from the OpenAPI document; looked up by `&str`
+    /// so a request allocates nothing to find its operation.
+    operations: HashMap<String, Vec<(Method, String)>>,
     cold: AtomicBool,
 }
 
@@ -60,7 +61,10 @@ impl Metrics {
                     ) else {
                         continue;
                     };
-                    operations.insert((method, path.clone()), id.to_owned());
+                    operations
+                        .entry(path.clone())
+                        .or_insert_with(Vec::new)
+                        .push((method, id.to_owned()));
                 }
             }
         }
@@ -75,8 +79,10 @@ impl Metrics {
     /// The operationId of a matched route, if it is an operation of the contract.
     pub fn operation(&self, method: &Method, route: &str) -> Option<&str> {
         self.operations
-            .get(&(method.clone(), route.to_owned()))
-            .map(String::as_str)
+            .get(route)?
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, id)| id.as_str())
     }
 
     /// The EMF line of one served operation (the first one of the process is the cold
