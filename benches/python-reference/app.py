@@ -5,6 +5,12 @@ endpoints as the Rust service: welcome, /docs, /redoc, /openapi.json, health,
 aws-info and item CRUD with cursor pages, bearer-token writes, CORS, problem+json
 errors and one log line per request, as the original's helpers did. Items live in
 memory (a dict), so the store costs nothing: what remains is the framework.
+
+Deployed as `template.yaml` deploys the Rust service, it reads its token and keeps its
+items the way a FastAPI + Mangum service on Lambda would, with boto3: ITEMS_TABLE names
+a DynamoDB table (partition key `id`), API_TOKEN_SECRET_ARN a Secrets Manager secret
+read once at import (Lambda's Init). boto3 takes its endpoints, region, credentials and
+CA bundle from the environment (AWS_ENDPOINT_URL_*, AWS_CA_BUNDLE), as on Lambda.
 """
 
 import base64
@@ -25,6 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 VERSION = "0.1.0"
 API_TOKEN = os.environ.get("API_TOKEN")
+ITEMS_TABLE = os.environ.get("ITEMS_TABLE")
+if ITEMS_TABLE or os.environ.get("API_TOKEN_SECRET_ARN"):
+    import boto3
+
+    if os.environ.get("API_TOKEN_SECRET_ARN"):
+        API_TOKEN = boto3.client("secretsmanager").get_secret_value(
+            SecretId=os.environ["API_TOKEN_SECRET_ARN"])["SecretString"].strip()
+    TABLE = boto3.resource("dynamodb").Table(ITEMS_TABLE) if ITEMS_TABLE else None
 logger = logging.getLogger("items_api")
 logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING").upper(), format="%(message)s")
 
@@ -60,7 +74,44 @@ class ItemPage(BaseModel):
     next_cursor: Optional[str]
 
 
-ITEMS: dict[str, Item] = {}
+class MemoryItems:
+    """The original's dict."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Item] = {}
+
+    def get(self, item_id: str) -> Optional[Item]:
+        return self.items.get(item_id)
+
+    def put(self, item: Item) -> None:
+        self.items[item.id] = item
+
+    def pop(self, item_id: str) -> Optional[Item]:
+        return self.items.pop(item_id, None)
+
+    def ids(self) -> list[str]:
+        return sorted(self.items)
+
+
+class DynamoItems:
+    """The same, in a DynamoDB table (boto3's resource API, as such services use it)."""
+
+    def get(self, item_id: str) -> Optional[Item]:
+        found = TABLE.get_item(Key={"id": item_id}).get("Item")
+        return Item(**{"description": None, **found}) if found else None
+
+    def put(self, item: Item) -> None:
+        TABLE.put_item(Item={k: v for k, v in item.model_dump().items() if v is not None})
+
+    def pop(self, item_id: str) -> Optional[Item]:
+        old = TABLE.delete_item(Key={"id": item_id}, ReturnValues="ALL_OLD").get("Attributes")
+        return Item(**{"description": None, **old}) if old else None
+
+    def ids(self) -> list[str]:
+        return sorted(i["id"] for i in TABLE.scan(ProjectionExpression="id")["Items"])
+
+
+ITEMS = DynamoItems() if ITEMS_TABLE else MemoryItems()
 
 
 def now() -> str:
@@ -141,14 +192,14 @@ def aws_info(request: Request):
 
 @app.get("/api/items", response_model=ItemPage)
 def list_items(limit: int = Query(20, ge=1, le=100), cursor: Optional[str] = Query(None)):
-    ids = sorted(ITEMS)
+    ids = ITEMS.ids()
     if cursor is not None:
         try:
             after = str(uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "==")))
         except (ValueError, TypeError):
             raise RequestValidationError([{"loc": ("query", "cursor"), "msg": "is not a cursor", "type": "value_error"}])
         ids = [i for i in ids if i > after]
-    page = [ITEMS[i] for i in ids[: limit + 1]]
+    page = [ITEMS.get(i) for i in ids[: limit + 1]]
     next_cursor = None
     if len(page) > limit:
         page = page[:limit]
@@ -164,7 +215,7 @@ def create_item(body: NewItem, response: Response):
     # uuid7 arrives in Python 3.14; a time-prefixed uuid4 keeps ids in creation order.
     item_id = str(uuid.UUID(int=(time.time_ns() // 1_000_000) << 80 | uuid.uuid4().int & ((1 << 80) - 1)))
     item = Item(id=item_id, name=body.name, description=body.description, created_at=stamp, updated_at=stamp)
-    ITEMS[item.id] = item
+    ITEMS.put(item)
     response.headers["Location"] = f"/api/items/{item.id}"
     return item
 
@@ -183,13 +234,13 @@ def replace_item(item_id: uuid.UUID, body: NewItem):
     if item is None:
         raise HTTPException(404, f"No item has the id {item_id}.")
     item = item.model_copy(update={"name": body.name, "description": body.description, "updated_at": now()})
-    ITEMS[item.id] = item
+    ITEMS.put(item)
     return item
 
 
 @app.delete("/api/items/{item_id}", status_code=204, dependencies=[Depends(require_token)])
 def delete_item(item_id: uuid.UUID):
-    if ITEMS.pop(str(item_id), None) is None:
+    if ITEMS.pop(str(item_id)) is None:
         raise HTTPException(404, f"No item has the id {item_id}.")
     return Response(status_code=204)
 
