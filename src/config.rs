@@ -191,7 +191,7 @@ pub struct Config {
     pub redoc_script_integrity: Option<String>,
 
     /// On Lambda: ARN of the AWS Secrets Manager secret that holds the bearer token,
-    /// read once per cold start (takes the place of API_TOKEN).
+    /// read when a write first needs it, then kept (takes the place of API_TOKEN).
     #[arg(long, env = "API_TOKEN_SECRET_ARN", global = true)]
     pub api_token_secret_arn: Option<String>,
 

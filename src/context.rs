@@ -12,6 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::{HeaderName, request::Parts};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The request id header, accepted from the client or generated, and always returned.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -21,8 +22,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     /// Where items live.
     pub store: Arc<dyn ItemStore>,
-    /// The bearer token writes need; `None` leaves writes open.
-    pub api_token: Option<Arc<str>>,
+    /// The bearer token writes need.
+    pub write_token: WriteToken,
     /// Where the process runs, as known at start-up (reported by `/api/aws-info`).
     pub runtime: Arc<Runtime>,
     /// What writes must carry, and how long idempotency keys live.
@@ -56,7 +57,7 @@ impl AppState {
     pub fn new(config: &Config, store: Arc<dyn ItemStore>) -> Self {
         Self {
             store,
-            api_token: None,
+            write_token: WriteToken::Open,
             runtime: Arc::new(Runtime::local()),
             writes: WritePolicy::new(config),
         }
@@ -65,7 +66,17 @@ impl AppState {
 
     /// The same state with `token` as the bearer token writes need (`None` or empty: open).
     pub fn with_api_token(mut self, token: Option<String>) -> Self {
-        self.api_token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self.write_token = match token.filter(|t| !t.is_empty()) {
+            Some(token) => WriteToken::Known(Arc::from(token)),
+            None => WriteToken::Open,
+        };
+        self
+    }
+
+    /// The same state with writes checked against the token `source` yields, read when
+    /// a write first needs it (reads never wait for it).
+    pub fn with_deferred_token(mut self, source: Box<dyn TokenSource>) -> Self {
+        self.write_token = WriteToken::Deferred(Arc::new(DeferredToken::new(source)));
         self
     }
 
@@ -73,6 +84,106 @@ impl AppState {
     pub fn with_runtime(mut self, runtime: Runtime) -> Self {
         self.runtime = Arc::new(runtime);
         self
+    }
+}
+
+/// An error and all its sources, joined with ": ".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+/// The bearer token writes need.
+#[derive(Debug, Clone)]
+pub enum WriteToken {
+    /// None: anyone who reaches the service may write.
+    Open,
+    /// This one, known at start-up (`API_TOKEN`).
+    Known(Arc<str>),
+    /// The one a [`TokenSource`] yields, read when a write first needs it and then
+    /// kept for the life of the process (on Lambda, of the execution environment).
+    Deferred(Arc<DeferredToken>),
+}
+
+/// Where a deferred token comes from (AWS Secrets Manager: the `secrets` module).
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync + std::fmt::Debug {
+    /// Reads the token; the error says which source failed and why.
+    async fn read(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// Why a deferred token is not available now (the source failed, now or very recently).
+#[derive(Debug, thiserror::Error)]
+#[error("the bearer token is not available")]
+pub struct TokenUnavailable {
+    /// When to try again.
+    pub retry_after: Duration,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// A token read once, on first use. Concurrent first writes share one read; after a
+/// failed read, writes are answered at once for [`DeferredToken::RETRY_AFTER`] instead
+/// of each calling the source again.
+#[derive(Debug)]
+pub struct DeferredToken {
+    source: Box<dyn TokenSource>,
+    token: tokio::sync::OnceCell<Arc<str>>,
+    failed: std::sync::Mutex<Option<(tokio::time::Instant, String)>>,
+}
+
+impl DeferredToken {
+    /// How long a failed read is answered from memory before the source is asked again.
+    pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+    fn new(source: Box<dyn TokenSource>) -> Self {
+        Self {
+            source,
+            token: tokio::sync::OnceCell::new(),
+            failed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The token, read from the source the first time.
+    pub async fn get(&self) -> Result<Arc<str>, TokenUnavailable> {
+        if let Some(token) = self.token.get() {
+            return Ok(Arc::clone(token));
+        }
+        let recent = |failed: &Option<(tokio::time::Instant, String)>| {
+            failed
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < Self::RETRY_AFTER)
+                .map(|(_, why)| why.clone())
+        };
+        if let Some(why) = recent(&self.failed.lock().expect("never poisoned")) {
+            return Err(TokenUnavailable {
+                retry_after: Self::RETRY_AFTER,
+                source: format!("{why} (a read failed within the last second)").into(),
+            });
+        }
+        self.token
+            .get_or_try_init(|| async {
+                match self.source.read().await {
+                    Ok(token) => Ok(Arc::from(token)),
+                    Err(source) => {
+                        let why = error_chain(source.as_ref());
+                        *self.failed.lock().expect("never poisoned") =
+                            Some((tokio::time::Instant::now(), why));
+                        Err(TokenUnavailable {
+                            retry_after: Self::RETRY_AFTER,
+                            source,
+                        })
+                    }
+                }
+            })
+            .await
+            .map(Arc::clone)
     }
 }
 
@@ -177,5 +288,57 @@ mod tests {
         assert_eq!(BasePath::new("/").as_str(), "");
         assert_eq!(BasePath::new("prod").as_str(), "/prod");
         assert_eq!(BasePath::new("/prod/").as_str(), "/prod");
+    }
+
+    /// Yields its answers in turn, counting reads; each read takes 20 ms.
+    #[derive(Debug)]
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<Result<String, String>>>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenSource for Arc<Scripted> {
+        async fn read(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.answers.lock().unwrap().remove(0).map_err(Into::into)
+        }
+    }
+
+    fn scripted(answers: Vec<Result<String, String>>) -> (Arc<Scripted>, DeferredToken) {
+        let source = Arc::new(Scripted {
+            answers: std::sync::Mutex::new(answers),
+            reads: 0.into(),
+        });
+        (Arc::clone(&source), DeferredToken::new(Box::new(source)))
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_writes_share_one_read_and_the_token_is_kept() {
+        let (source, token) = scripted(vec![Ok("t0ken".to_owned())]);
+        let (a, b, c) = tokio::join!(token.get(), token.get(), token.get());
+        for got in [a, b, c] {
+            assert_eq!(&*got.expect("read"), "t0ken");
+        }
+        assert_eq!(&*token.get().await.expect("kept"), "t0ken");
+        assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_is_answered_from_memory_for_a_second_then_retried() {
+        let (source, token) = scripted(vec![Err("denied".to_owned()), Ok("t0ken".to_owned())]);
+        let failed = token.get().await.expect_err("the source failed");
+        assert_eq!(failed.retry_after, DeferredToken::RETRY_AFTER);
+        assert_eq!(
+            error_chain(&failed),
+            "the bearer token is not available: denied"
+        );
+        let remembered = token.get().await.expect_err("within a second");
+        assert!(error_chain(&remembered).contains("denied"), "{remembered}");
+        assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        tokio::time::advance(DeferredToken::RETRY_AFTER).await;
+        assert_eq!(&*token.get().await.expect("retried"), "t0ken");
+        assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

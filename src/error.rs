@@ -148,6 +148,10 @@ pub enum ApiError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// 503 Service Unavailable: the bearer token a write is checked against cannot be
+    /// read now (its secret store failed); reads are not affected.
+    #[error("the service cannot check bearer tokens now")]
+    TokenUnavailable(#[source] crate::context::TokenUnavailable),
     /// 500 Internal Server Error: a bug; the details go to the log only.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -168,7 +172,9 @@ impl ApiError {
             Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable { .. } | Self::TokenUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -235,7 +241,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(r#"Bearer realm="items-api""#),
             );
         }
-        if let Self::StoreUnavailable { retry_after, .. } = &self {
+        if let Self::StoreUnavailable { retry_after, .. }
+        | Self::TokenUnavailable(crate::context::TokenUnavailable { retry_after, .. }) = &self
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),
@@ -342,17 +350,7 @@ fn sentence(message: &str) -> String {
     out
 }
 
-/// An error and all its sources, joined with ": ".
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
-}
+pub use crate::context::error_chain;
 
 /// Logs an error with its whole source chain, once.
 fn log_error(error: &ApiError, status: StatusCode) {
@@ -480,7 +478,8 @@ pub struct ValidationFailed(#[allow(dead_code)] Problem);
 )]
 pub struct TooManyRequests(#[allow(dead_code)] Problem);
 
-/// The item store cannot answer now; retry after the `Retry-After` delay.
+/// The item store cannot answer now (or, for a write, the secret holding the bearer
+/// token cannot be read); retry after the `Retry-After` delay.
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",

@@ -7,12 +7,13 @@
 //! invalid fields with their JSON Pointers, which needs `serde_path_to_error`'s path
 //! (the same crate axum uses inside) and the validator's per-field errors.
 
-use crate::context::{AppState, BodyLimit, BodyReadTimeout};
+use crate::context::{AppState, BodyLimit, BodyReadTimeout, WriteToken};
 use crate::error::{ApiError, InputLocation};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// A JSON body, deserialized; its domain rules are checked when it becomes a domain type.
@@ -151,9 +152,10 @@ impl FromRequestParts<AppState> for WriteAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = state.api_token.as_deref() else {
+        if let WriteToken::Open = state.write_token {
             return Ok(Self);
-        };
+        }
+        // A request without a bearer token is refused before the expected one is read.
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -163,6 +165,13 @@ impl FromRequestParts<AppState> for WriteAccess {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or(ApiError::Unauthorized)?;
+        let expected = match &state.write_token {
+            WriteToken::Open => return Ok(Self),
+            WriteToken::Known(token) => Arc::clone(token),
+            WriteToken::Deferred(deferred) => {
+                deferred.get().await.map_err(ApiError::TokenUnavailable)?
+            }
+        };
         // Constant time for equal lengths; only the token's length can leak.
         if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
             Ok(Self)

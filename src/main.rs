@@ -5,7 +5,7 @@ use clap::Parser;
 use items_api::api;
 use items_api::app::{App, build_app};
 use items_api::config::{Cli, Command, Config, DocumentFormat};
-use items_api::context::AppState;
+use items_api::context::{AppState, WriteToken};
 use items_api::error::error_chain;
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore};
 use std::io::Read;
@@ -117,28 +117,12 @@ fn json_differences(
     }
 }
 
-/// The AWS SDK configuration, loaded once: the SDK's own variables (region,
-/// credentials, endpoint) plus a bounded timeout and standard-mode retries.
-async fn aws_sdk_config(config: &Config) -> aws_config::SdkConfig {
-    let total = std::time::Duration::from_millis(config.store_timeout_ms);
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(total.min(std::time::Duration::from_secs(1)))
-        .operation_attempt_timeout(total / 2)
-        .operation_timeout(total)
-        .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
-}
-
 /// Builds everything a request needs, once: store, token, router. `lambda` says
 /// whether it will serve Lambda events (for real, or replayed by `invoke`).
 async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
     let needs_aws = config.items_table.is_some() || config.api_token_secret_arn.is_some();
     let sdk = if needs_aws {
-        Some(aws_sdk_config(config).await)
+        Some(items_api::aws::sdk_config(config).await)
     } else {
         None
     };
@@ -157,6 +141,11 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
             Arc::new(store)
         }
     };
+    // Lambda's Init has the full CPU: open the store's connection here, not in the
+    // first request. A failure is the first request's to report.
+    if let Err(error) = store.warm_up().await {
+        tracing::warn!(error = %error_chain(&error), "item store warm-up failed");
+    }
     let mut state = AppState::new(config, store);
     if lambda {
         state = state.with_runtime(items_api::lambda::environment(
@@ -165,11 +154,11 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
         ));
     }
     if let (Some(arn), Some(sdk)) = (&config.api_token_secret_arn, &sdk) {
-        let token = items_api::secrets::read_token(sdk, arn).await?;
-        state = state.with_api_token(Some(token));
-        tracing::info!("bearer token read from AWS Secrets Manager");
+        // Read when a write first needs it: a cold read pays no Secrets Manager call.
+        let source = items_api::secrets::SecretToken::new(sdk, arn);
+        state = state.with_deferred_token(Box::new(source));
     }
-    if state.api_token.is_none() {
+    if let WriteToken::Open = state.write_token {
         tracing::warn!(
             "API_TOKEN is not set: anyone who can reach the server can create, replace and delete items"
         );
@@ -182,7 +171,7 @@ async fn create_table(config: &Config) -> Result<(), BoxError> {
         .items_table
         .as_deref()
         .ok_or("set ITEMS_TABLE to the table to create")?;
-    let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config(config).await);
+    let client = aws_sdk_dynamodb::Client::new(&items_api::aws::sdk_config(config).await);
     DynamoDbStore::create_table(&client, table).await?;
     println!("created DynamoDB table {table}");
     Ok(())

@@ -276,6 +276,11 @@ impl ItemStore for MeasuredStore {
         self.measure("check", started, &result);
         result
     }
+
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        // Start-up work, not a request's: not measured.
+        self.inner.warm_up().await
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! The bearer token from AWS Secrets Manager, read once per cold start.
+//! The bearer token from AWS Secrets Manager, read when a write first needs it (once
+//! per execution environment on Lambda): a cold read never waits for it.
 
+use crate::context::TokenSource;
 use aws_sdk_secretsmanager::Client;
 
 /// Why the token could not be read.
@@ -17,10 +19,37 @@ pub enum SecretError {
     Empty { arn: String },
 }
 
+/// The token in one secret; the client is built at start-up (no I/O), the secret read
+/// on first use.
+#[derive(Debug)]
+pub struct SecretToken {
+    client: Client,
+    arn: String,
+}
+
+impl SecretToken {
+    /// The token in secret `arn`, read with `sdk`'s settings.
+    pub fn new(sdk: &aws_config::SdkConfig, arn: &str) -> Self {
+        Self {
+            client: Client::new(sdk),
+            arn: arn.to_owned(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for SecretToken {
+    async fn read(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let token = read_token(&self.client, &self.arn).await?;
+        tracing::info!("bearer token read from AWS Secrets Manager");
+        Ok(token)
+    }
+}
+
 /// Reads the secret's text. The secret the SAM template generates is the token itself;
 /// surrounding whitespace is dropped.
-pub async fn read_token(sdk: &aws_config::SdkConfig, arn: &str) -> Result<String, SecretError> {
-    let output = Client::new(sdk)
+pub async fn read_token(client: &Client, arn: &str) -> Result<String, SecretError> {
+    let output = client
         .get_secret_value()
         .secret_id(arn)
         .send()

@@ -462,6 +462,20 @@ impl ItemStore for DynamoDbStore {
             .context("write")),
         }
     }
+
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        // One eventually consistent read of the probe's key (half a read unit): DNS,
+        // the TCP connection, the TLS handshake and the signing path, before any request.
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(HEALTH_PARTITION.to_owned()))
+            .key("id", AttributeValue::S("write-probe".to_owned()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| map_error(e).context("warm-up read"))
+    }
 }
 
 /// The condition of a write that needs the item in `version` (items stored before

@@ -123,6 +123,12 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// Proves the backend can serve reads and writes now; used by the health endpoint.
     /// An error says which part failed (see [`StoreError::context`]).
     async fn check(&self) -> Result<(), StoreError>;
+
+    /// Does at start-up what the first request would otherwise pay for: a network
+    /// store opens its connection (and TLS session) with one cheap read. On Lambda this
+    /// runs in Init, which has the full CPU whatever the memory size. An error is only
+    /// reported: the first request then tries again and answers as it must.
+    async fn warm_up(&self) -> Result<(), StoreError>;
 }
 
 /// How every store writes a timestamp: fixed-width RFC 3339 with microseconds, so it

@@ -614,6 +614,11 @@ impl ItemStore for SqliteStore {
             .await
             .map_err(|e| e.context("write"))
     }
+
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        // Nothing to open: `open` made every connection and checked the file.
+        Ok(())
+    }
 }
 
 /// A version as SQLite stores it (an INTEGER is an i64).

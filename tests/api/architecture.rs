@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[&[&str]] = &[
     &["domain"],
     &["config", "store"],
-    &["context", "secrets"],
-    &["error"],
+    &["context", "aws"],
+    &["error", "secrets"],
     &["extract", "docs", "telemetry", "middleware", "metrics"],
     &["api"],
     &["app"],

@@ -154,6 +154,7 @@ async fn the_token_comes_from_secrets_manager_when_its_arn_is_set() {
     let moto = Moto::start();
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .http_client(items_api::aws::http_client())
         .endpoint_url(&moto.endpoint)
         .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
@@ -171,9 +172,17 @@ async fn the_token_comes_from_secrets_manager_when_its_arn_is_set() {
 
     let mut env = moto.env();
     env.push(("API_TOKEN_SECRET_ARN", arn.clone()));
-    // The fixture carries `Authorization: Bearer fixture-token`: accepted.
-    let created = response(&invoke("rest-v1-create-item.json", &env, None));
+    // The fixture carries `Authorization: Bearer fixture-token`: accepted; the write
+    // read the secret.
+    const READ: &str = "bearer token read from AWS Secrets Manager";
+    let output = invoke("rest-v1-create-item.json", &env, None);
+    let created = response(&output);
     assert_eq!(created["statusCode"], 201, "{created}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(READ));
+    // A cold read does not.
+    let output = invoke("rest-v1-get-health.json", &env, None);
+    assert_eq!(response(&output)["statusCode"], 200);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(READ));
     // Without it: 401.
     let event =
         std::fs::read_to_string(format!("{EVENTS}/rest-v1-create-item.json")).expect("fixture");
@@ -187,12 +196,37 @@ async fn the_token_comes_from_secrets_manager_when_its_arn_is_set() {
     let denied = response(&invoke("-", &env, Some(&without.to_string())));
     assert_eq!(denied["statusCode"], 401);
 
-    // A missing secret stops start-up with a clear message rather than opening writes.
+    // The secret is read when a write first needs it, not at start-up: a missing one
+    // never opens writes, never costs a read anything, and is reported as the contract
+    // says (503 with Retry-After) with the reason in the log.
     env.retain(|(k, _)| *k != "API_TOKEN_SECRET_ARN");
     env.push(("API_TOKEN_SECRET_ARN", format!("{arn}-missing")));
     let output = invoke("rest-v1-create-item.json", &env, None);
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read secret"));
+    let refused = response(&output);
+    assert_eq!(refused["statusCode"], 503, "{refused}");
+    let headers = &refused["multiValueHeaders"];
+    assert_eq!(
+        headers["content-type"][0], "application/problem+json",
+        "{refused}"
+    );
+    assert_eq!(headers["retry-after"][0], "1", "{refused}");
+    assert_eq!(
+        body(&refused)["detail"],
+        "The service cannot check bearer tokens now."
+    );
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("cannot read secret") && logs.contains("-missing"),
+        "{logs}"
+    );
+    // Without a bearer token the answer is 401 at once: nothing needs the secret.
+    let denied = invoke("-", &env, Some(&without.to_string()));
+    assert_eq!(response(&denied)["statusCode"], 401);
+    assert!(!String::from_utf8_lossy(&denied.stderr).contains("cannot read secret"));
+    // Reads never wait for the token.
+    let read = invoke("rest-v1-get-health.json", &env, None);
+    assert_eq!(response(&read)["statusCode"], 200);
+    assert!(!String::from_utf8_lossy(&read.stderr).contains("cannot read secret"));
 }
 
 /// The binary's `invoke` with a broken event answers a 400 and exits 0, as the

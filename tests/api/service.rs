@@ -95,6 +95,9 @@ impl ItemStore for DownStore {
     async fn check(&self) -> Result<(), StoreError> {
         Err(down())
     }
+    async fn warm_up(&self) -> Result<(), StoreError> {
+        Err(down())
+    }
 }
 
 #[tokio::test]

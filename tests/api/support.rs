@@ -303,6 +303,7 @@ impl Drop for Moto {
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(items_api::aws::http_client())
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
