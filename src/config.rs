@@ -181,6 +181,13 @@ pub struct Config {
     #[arg(long, env = "LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
 
+    /// The local server's log lines waiting for its writer thread, which writes them
+    /// in batches; when that many wait, requests wait for the writer (no line is ever
+    /// dropped). 0 writes each line on the request's own thread. On Lambda every line
+    /// is written at once (an invocation's lines must be out before it is frozen).
+    #[arg(long, env = "LOG_BUFFER_LINES", default_value_t = 1024, global = true)]
+    pub log_buffer_lines: usize,
+
     /// ReDoc script for /redoc, loaded by the browser. Default: the pinned public build.
     #[arg(long, env = "REDOC_SCRIPT_URL", default_value = REDOC_CDN_URL, global = true)]
     pub redoc_script_url: String,
@@ -326,6 +333,7 @@ impl Default for Config {
             swagger_persist_authorization: false,
             log_format: None,
             log_level: None,
+            log_buffer_lines: 1024,
             redoc_script_url: REDOC_CDN_URL.to_owned(),
             redoc_script_integrity: None,
             redoc_bundle_path: None,

@@ -256,13 +256,10 @@ impl IntoResponse for ApiError {
 
 /// Middleware: writes the problem+json body of every error response (see the module docs).
 pub async fn render_problems(request: Request, next: Next) -> Response {
-    let instance = request.uri().path().to_owned();
-    let request_id = request
-        .headers()
-        .get(crate::context::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    // Kept as shared buffers (a reference count each), turned into text only when the
+    // answer is a problem: most answers are not.
+    let uri = request.uri().clone();
+    let request_id = request.headers().get(crate::context::REQUEST_ID).cloned();
     let response = next.run(request).await;
     let status = response.status();
     let error = response.extensions().get::<Arc<ApiError>>().cloned();
@@ -290,6 +287,12 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
         }
         None => (framework_detail(status, &response), Vec::new()),
     };
+    let instance = uri.path().to_owned();
+    let request_id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let problem = Problem {
         problem_type: "about:blank".to_owned(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),

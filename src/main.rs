@@ -8,6 +8,7 @@ use items_api::config::{Cli, Command, Config, DocumentFormat};
 use items_api::context::{AppState, WriteToken};
 use items_api::error::error_chain;
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore};
+use items_api::telemetry::{self, Output};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config;
+    // Held to the end, so the last lines (the error below too) are written.
+    let mut _logs = None;
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { format, check } => match check {
             Some(file) => check_openapi(&file),
@@ -26,16 +29,17 @@ async fn main() -> ExitCode {
         },
         Command::CreateTable => create_table(&config).await,
         Command::Invoke { event } => {
-            items_api::telemetry::init_to(&config, items_api::telemetry::Output::Stderr);
+            _logs = Some(telemetry::init_to(&config, Output::Stderr));
             invoke(&config, &event).await
         }
+        Command::Serve if config.in_lambda() => {
+            _logs = Some(telemetry::init_to(&config, Output::Stdout));
+            run_lambda(&config).await
+        }
         Command::Serve => {
-            items_api::telemetry::init_to(&config, items_api::telemetry::Output::Stdout);
-            if config.in_lambda() {
-                run_lambda(&config).await
-            } else {
-                serve(&config).await
-            }
+            let lines = config.log_buffer_lines;
+            _logs = Some(telemetry::init_to(&config, Output::StdoutBatched { lines }));
+            serve(&config).await
         }
     };
     match result {

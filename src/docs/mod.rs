@@ -17,6 +17,7 @@ use axum::{Extension, Router};
 use std::sync::Arc;
 use utoipa::openapi::OpenApi as Document;
 
+mod swagger;
 mod yaml;
 
 /// Swagger UI's page and files: scripts and styles from the service itself (Swagger UI
@@ -57,7 +58,8 @@ pub struct DocsState {
 struct DocsInner {
     /// The generated document without `servers`; each response adds the caller's.
     document: serde_json::Value,
-    swagger: Arc<utoipa_swagger_ui::Config<'static>>,
+    /// Swagger UI's `swagger-initializer.js`.
+    swagger_initializer: axum::body::Bytes,
     redoc_page: String,
     /// Content-Security-Policy of the ReDoc page.
     redoc_csp: HeaderValue,
@@ -82,14 +84,7 @@ impl DocsState {
     /// Prepares the pages for `config` and the generated `document`.
     pub fn new(config: &Config, document: Document) -> Result<Self, DocsError> {
         let document = serde_json::to_value(&document).map_err(DocsError::Serialize)?;
-        let swagger = utoipa_swagger_ui::Config::from("../openapi.json")
-            .try_it_out_enabled(true)
-            .persist_authorization(config.swagger_persist_authorization)
-            .display_request_duration(true)
-            .filter(true)
-            .deep_linking(true)
-            // No call to the public validator service: the page works offline.
-            .validator_url("none");
+        let swagger_initializer = swagger::initializer(config.swagger_persist_authorization);
         let redoc_bundle = match &config.redoc_bundle_path {
             Some(path) => Some(std::fs::read(path).map(axum::body::Bytes::from).map_err(
                 |source| DocsError::RedocBundle {
@@ -110,7 +105,7 @@ impl DocsState {
         Ok(Self {
             inner: Arc::new(DocsInner {
                 document,
-                swagger: Arc::new(swagger),
+                swagger_initializer: swagger_initializer.into(),
                 redoc_page: redoc_page(&script),
                 redoc_csp,
                 redoc_bundle,
@@ -337,30 +332,34 @@ async fn swagger_file(Extension(docs): Extension<DocsState>, Path(file): Path<St
 }
 
 fn swagger(docs: &DocsState, file: &str) -> Response {
-    match utoipa_swagger_ui::serve(file, Arc::clone(&docs.inner.swagger)) {
-        Ok(Some(file)) => {
-            let cache = if file.content_type.starts_with("text/html") || file.bytes.len() < 4096 {
-                "no-cache"
-            } else {
-                "public, max-age=86400"
-            };
+    let (content_type, bytes) = match file {
+        "swagger-initializer.js" => ("text/javascript", docs.inner.swagger_initializer.clone()),
+        file => match swagger::asset(file) {
+            Some(asset) => (
+                asset.content_type,
+                axum::body::Bytes::from_static(asset.bytes),
+            ),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        },
+    };
+    let cache = if content_type.starts_with("text/html") || bytes.len() < 4096 {
+        "no-cache"
+    } else {
+        "public, max-age=86400"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
             (
-                [
-                    (header::CONTENT_TYPE, file.content_type),
-                    (header::CACHE_CONTROL, cache.to_owned()),
-                    (
-                        header::CONTENT_SECURITY_POLICY,
-                        SWAGGER_CONTENT_SECURITY_POLICY.to_owned(),
-                    ),
-                    (header::X_FRAME_OPTIONS, "DENY".to_owned()),
-                ],
-                Body::from(file.bytes.into_owned()),
-            )
-                .into_response()
-        }
-        Ok(None) => StatusCode::NOT_FOUND.into_response(),
-        Err(error) => crate::error::ApiError::Internal(error.to_string().into()).into_response(),
-    }
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(SWAGGER_CONTENT_SECURITY_POLICY),
+            ),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
 }
 
 async fn redoc(Extension(docs): Extension<DocsState>) -> Response {

@@ -57,6 +57,44 @@ async fn each_request_logs_one_structured_line() {
     assert_eq!(span["request_id"], "log-test-1");
 }
 
+/// The local server hands log lines to a writer thread; with its queue at one line,
+/// 200 concurrent requests must still give 200 lines (a full queue makes requests wait,
+/// it never drops a line), and the lines still queued at SIGTERM are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_line_is_lost_when_the_log_queue_is_full_or_at_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Server::with_env(&[
+        (
+            "DATABASE_PATH",
+            dir.path().join("items.db").display().to_string(),
+        ),
+        ("LOG_BUFFER_LINES", "1".to_owned()),
+    ]);
+    let client = client();
+    let requests = (0..200).map(|i| {
+        client
+            .get(server.url("/api/health"))
+            .header("x-request-id", format!("burst-{i}"))
+            .send()
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.expect("sent").status(), 200);
+    }
+    server.signal("TERM");
+    assert!(server.wait_for_exit().success());
+    let burst = server
+        .remaining_logs()
+        .iter()
+        .filter(|line| {
+            line["message"] == "request completed"
+                && line["span"]["request_id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("burst-"))
+        })
+        .count();
+    assert_eq!(burst, 200);
+}
+
 #[test]
 fn start_up_warns_only_when_writes_are_open() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -418,6 +418,20 @@ impl Server {
         }
     }
 
+    /// Every log line still to come once the server has exited: read until its
+    /// output closes (at most 10 s).
+    pub fn remaining_logs(&self) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        while let Ok(line) = self
+            .logs
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// Every log line received so far, as text (for failure messages).
     pub fn drain_logs(&self) -> String {
         self.logs
