@@ -27,8 +27,9 @@ def performance(r: dict) -> str:
     return (
         "Against the FastAPI + Mangum original on the same 2-core machine (`make bench`,\n"
         "figures and method in [docs/performance.md](docs/performance.md)): a cold start that\n"
-        f"handles one API Gateway event takes {cold['getHealth']['rust']:.1f} ms instead of "
-        f"{cold['getHealth']['python']:.0f} ms; a warm invocation\n"
+        f"answers getHealth as deployed (DynamoDB and Secrets Manager over TLS) takes "
+        f"{cold['aws-tls']['getHealth']['total']:.1f} ms\ninstead of "
+        f"{cold['python-aws-tls']['getHealth']['total']:.0f} ms (Init and first request); a warm invocation\n"
         f"{warm['getHealth']['rust']['p50_us']:.0f} µs instead of {warm['getHealth']['python']['p50_us']:.0f} µs; "
         f"the local server answers {http['getHealth']['rust']['rps'] / 1000:.0f}k getHealth\n"
         f"requests/s instead of {http['getHealth']['python']['rps'] / 1000:.1f}k, with a p99 of "

@@ -71,6 +71,17 @@ pub struct Config {
     #[arg(long, env = "DATABASE_MAX_BYTES", global = true)]
     pub database_max_bytes: Option<u64>,
 
+    /// SQLite's page cache per connection, in KiB (the store keeps five: one writer,
+    /// four readers). The kernel caches the file as well, so a page missed here costs
+    /// a read from memory, not from disk. SQLite's own default is 2000.
+    #[arg(
+        long,
+        env = "DATABASE_CACHE_KIB",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub database_cache_kib: u64,
+
     /// DynamoDB table of the items. Set: items live in DynamoDB (the SDK's usual
     /// variables choose region, credentials and endpoint, e.g. AWS_ENDPOINT_URL_DYNAMODB
     /// for an emulator). Unset: the SQLite file.
@@ -106,6 +117,11 @@ pub struct Config {
     /// it the request answers 408.
     #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = DEFAULT_BODY_READ_TIMEOUT_MS, global = true)]
     pub body_read_timeout_ms: u64,
+
+    /// Threads for blocking work: SQLite writes (they take turns on one connection, so
+    /// more threads only wait) and DNS lookups.
+    #[arg(long, env = "BLOCKING_THREADS", default_value_t = 8, global = true)]
+    pub blocking_threads: usize,
 
     /// On SIGTERM or Ctrl-C: how long in-flight requests may take to finish, in
     /// milliseconds; connections still open then are dropped.
@@ -311,10 +327,12 @@ impl Default for Config {
             port: DEFAULT_PORT,
             database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
             database_max_bytes: None,
+            database_cache_kib: 1024,
             items_table: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             api_token: None,
             cors_allow_origins: Vec::new(),
+            blocking_threads: 8,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,

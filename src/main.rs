@@ -16,9 +16,25 @@ use std::sync::Arc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The blocking pool runs SQLite writes (and DNS lookups): bounded, since writes
+    // serialize on one connection and every extra waiting thread costs its stack and
+    // a malloc arena (docs/performance.md: memory).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(cli.config.blocking_threads.max(1))
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(error) => {
+            eprintln!("items-api: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
     // Held to the end, so the last lines (the error below too) are written.
     let mut _logs = None;
@@ -139,8 +155,11 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
             ))
         }
         _ => {
-            let store =
-                SqliteStore::open_limited(&config.database_path, config.database_max_bytes)?;
+            let store = SqliteStore::open_with(
+                &config.database_path,
+                config.database_max_bytes,
+                Some(config.database_cache_kib),
+            )?;
             tracing::info!(path = %config.database_path.display(), "SQLite item store open");
             Arc::new(store)
         }
