@@ -52,7 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "tools"))
-from service import free_port  # noqa: E402
+from service import free_port, stop  # noqa: E402
 
 EVENTS = ROOT / "tests" / "events"
 PY = ROOT / "target" / "py"
@@ -253,12 +253,7 @@ class RuntimeApi:
                     time.sleep(0.002)
             finally:
                 self.finished.set()
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process, timeout=5)
             output.seek(0)
             text = output.read().decode(errors="replace")
         with self.lock:
@@ -336,12 +331,7 @@ class Moto:
 
     def close(self) -> None:
         for process in self.processes:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def boto3_client(moto: Moto, service: str):

@@ -5,30 +5,20 @@ moto_server runs on werkzeug's development server, which closes the connection a
 every response (`Connection: close`), so each SDK call would open a new TCP connection
 and, behind the bench's TLS endpoint, a new TLS session; DynamoDB and Secrets Manager
 keep connections open, and a cold start's cost depends on exactly that. waitress (a
-well-kept pure-Python WSGI server) keeps them open. Requests are applied one at a time,
-as in tests/tools/moto_serial.py.
+well-kept pure-Python WSGI server) keeps them open. Requests are applied one at a time
+by tests/tools/moto_serial.py's `Serialized`, as in the tests.
 
 Usage: moto_keepalive.py PORT   (listens on 127.0.0.1 only)
 """
 
 import sys
-import threading
+from pathlib import Path
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress import serve
 
-
-class Serialized:
-    """A WSGI application that lets one request at a time into `app`."""
-
-    def __init__(self, app):
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ, start_response):
-        with self.lock:
-            return list(self.app(environ, start_response))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "tools"))
+from moto_serial import Serialized  # noqa: E402
 
 if __name__ == "__main__":
     application = DomainDispatcherApplication(create_backend_app)

@@ -120,7 +120,8 @@ pub struct Config {
 
     /// Threads for blocking work: SQLite writes (they take turns on one connection, so
     /// more threads only wait) and DNS lookups.
-    #[arg(long, env = "BLOCKING_THREADS", default_value_t = 8, global = true)]
+    #[arg(long, env = "BLOCKING_THREADS", default_value_t = 8, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub blocking_threads: usize,
 
     /// On SIGTERM or Ctrl-C: how long in-flight requests may take to finish, in

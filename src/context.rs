@@ -155,20 +155,23 @@ impl DeferredToken {
         if let Some(token) = self.token.get() {
             return Ok(Arc::clone(token));
         }
-        let recent = |failed: &Option<(tokio::time::Instant, String)>| {
-            failed
-                .as_ref()
-                .filter(|(at, _)| at.elapsed() < Self::RETRY_AFTER)
-                .map(|(_, why)| why.clone())
-        };
-        if let Some(why) = recent(&self.failed.lock().expect("never poisoned")) {
-            return Err(TokenUnavailable {
-                retry_after: Self::RETRY_AFTER,
-                source: format!("{why} (a read failed within the last second)").into(),
-            });
-        }
+        // The cell lets one initializer run at a time, so writes that queued behind a
+        // failing read find its failure here instead of each asking the source again.
         self.token
             .get_or_try_init(|| async {
+                let recent = self
+                    .failed
+                    .lock()
+                    .expect("never poisoned")
+                    .as_ref()
+                    .filter(|(at, _)| at.elapsed() < Self::RETRY_AFTER)
+                    .map(|(_, why)| why.clone());
+                if let Some(why) = recent {
+                    return Err(TokenUnavailable {
+                        retry_after: Self::RETRY_AFTER,
+                        source: format!("{why} (a read failed within the last second)").into(),
+                    });
+                }
                 match self.source.read().await {
                     Ok(token) => Ok(Arc::from(token)),
                     Err(source) => {
@@ -322,6 +325,16 @@ mod tests {
             assert_eq!(&*got.expect("read"), "t0ken");
         }
         assert_eq!(&*token.get().await.expect("kept"), "t0ken");
+        assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_writes_behind_a_failing_read_share_its_failure() {
+        let (source, token) = scripted(vec![Err("denied".to_owned()), Ok("t0ken".to_owned())]);
+        let (a, b, c) = tokio::join!(token.get(), token.get(), token.get());
+        for got in [a, b, c] {
+            assert!(error_chain(&got.expect_err("the read failed")).contains("denied"));
+        }
         assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     // a malloc arena (docs/performance.md: memory).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(cli.config.blocking_threads.max(1))
+        .max_blocking_threads(cli.config.blocking_threads)
         .build();
     match runtime {
         Ok(runtime) => runtime.block_on(run(cli)),

@@ -48,7 +48,7 @@ impl TokenSource for SecretToken {
 
 /// Reads the secret's text. The secret the SAM template generates is the token itself;
 /// surrounding whitespace is dropped.
-pub async fn read_token(client: &Client, arn: &str) -> Result<String, SecretError> {
+async fn read_token(client: &Client, arn: &str) -> Result<String, SecretError> {
     let output = client
         .get_secret_value()
         .secret_id(arn)

@@ -59,40 +59,84 @@ async fn each_request_logs_one_structured_line() {
 
 /// The local server hands log lines to a writer thread; with its queue at one line,
 /// 200 concurrent requests must still give 200 lines (a full queue makes requests wait,
-/// it never drops a line), and the lines still queued at SIGTERM are written.
+/// it never drops a line), and the lines still queued at SIGTERM are written. With
+/// `LOG_BUFFER_LINES=0` each line is written on the request's thread: the same 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_log_line_is_lost_when_the_log_queue_is_full_or_at_shutdown() {
+    for queue in ["1", "0"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Server::with_env(&[
+            (
+                "DATABASE_PATH",
+                dir.path().join("items.db").display().to_string(),
+            ),
+            ("LOG_BUFFER_LINES", queue.to_owned()),
+        ]);
+        let client = client();
+        let requests = (0..200).map(|i| {
+            client
+                .get(server.url("/api/health"))
+                .header("x-request-id", format!("burst-{i}"))
+                .send()
+        });
+        for response in futures_util::future::join_all(requests).await {
+            assert_eq!(response.expect("sent").status(), 200);
+        }
+        server.signal("TERM");
+        assert!(server.wait_for_exit().success());
+        let burst = server
+            .remaining_logs()
+            .iter()
+            .filter(|line| {
+                line["message"] == "request completed"
+                    && line["span"]["request_id"]
+                        .as_str()
+                        .is_some_and(|id| id.starts_with("burst-"))
+            })
+            .count();
+        assert_eq!(burst, 200, "LOG_BUFFER_LINES={queue}");
+    }
+}
+
+/// BLOCKING_THREADS bounds the threads SQLite writes may hold: 64 concurrent creates
+/// each wait for the one writer connection on a pool thread, and with 2 allowed the
+/// process keeps at most its runtime workers, 2 pool threads, the main thread and the
+/// log writer (unbounded, the same load ran 10 threads here). Every create succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_threads_bounds_the_threads_writes_hold() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = Server::with_env(&[
+    let server = Server::with_env(&[
         (
             "DATABASE_PATH",
             dir.path().join("items.db").display().to_string(),
         ),
-        ("LOG_BUFFER_LINES", "1".to_owned()),
+        ("BLOCKING_THREADS", "2".to_owned()),
     ]);
     let client = client();
-    let requests = (0..200).map(|i| {
+    let creates = (0..64).map(|i| {
         client
-            .get(server.url("/api/health"))
-            .header("x-request-id", format!("burst-{i}"))
+            .post(server.url("/api/items"))
+            .json(&serde_json::json!({"name": format!("concurrent {i}")}))
             .send()
     });
-    for response in futures_util::future::join_all(requests).await {
-        assert_eq!(response.expect("sent").status(), 200);
+    for response in futures_util::future::join_all(creates).await {
+        assert_eq!(response.expect("sent").status(), 201);
     }
-    server.signal("TERM");
-    assert!(server.wait_for_exit().success());
-    let burst = server
-        .remaining_logs()
-        .iter()
-        .filter(|line| {
-            line["message"] == "request completed"
-                && line["span"]["request_id"]
-                    .as_str()
-                    .is_some_and(|id| id.starts_with("burst-"))
-        })
-        .count();
-    assert_eq!(burst, 200);
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = server.threads();
+    // No pool at all would leave writes waiting forever: refused at start-up.
+    let zero = Command::new(BINARY)
+        .arg("openapi")
+        .env("BLOCKING_THREADS", "0")
+        .output()
+        .expect("runs");
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("BLOCKING_THREADS"));
+    // The main thread and the log writer, the runtime's workers, two pool threads.
+    assert!(
+        threads <= 2 + workers + 2,
+        "{threads} threads with {workers} workers and BLOCKING_THREADS=2"
+    );
 }
 
 #[test]

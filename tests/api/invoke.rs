@@ -263,3 +263,28 @@ fn invoke_reports_the_function_the_environment_names() {
     assert_eq!(info["memory_limit_mb"], 256);
     assert_eq!(info["log_group"], "/aws/lambda/items-api-test");
 }
+
+/// Start-up opens the DynamoDB connection (the warm-up); when DynamoDB cannot be
+/// reached, start-up goes on and says so, and the request answers as the contract says
+/// (the health report's 503), instead of the process failing its Init.
+#[test]
+fn an_unreachable_dynamodb_at_start_up_is_logged_and_the_request_still_answers() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let env = [
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}")),
+        ("AWS_REGION", "eu-west-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "fake".to_owned()),
+        ("ITEMS_TABLE", "items".to_owned()),
+        ("STORE_TIMEOUT_MS", "500".to_owned()),
+    ];
+    let output = invoke("rest-v1-get-health.json", &env, None);
+    let health = response(&output);
+    assert_eq!(health["statusCode"], 503, "{health}");
+    assert_eq!(body(&health)["store"]["status"], "unavailable", "{health}");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.contains("item store warm-up failed"), "{logs}");
+}

@@ -386,13 +386,23 @@ impl Server {
 
     /// Its resident memory now, in kB (Linux).
     pub fn rss_kb(&self) -> u64 {
+        self.status("VmRSS")
+    }
+
+    /// How many threads it runs now (Linux).
+    pub fn threads(&self) -> usize {
+        self.status("Threads")
+    }
+
+    /// The number a line of `/proc/PID/status` gives `field` (its unit, if any, dropped).
+    fn status<T: std::str::FromStr>(&self, field: &str) -> T {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("the server runs");
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|value| value.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS")
+            .unwrap_or_else(|| panic!("no number for {field} in /proc/PID/status"))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -73,6 +73,18 @@ def _tail(log: Path | None, lines: int = 40) -> str:
     return "; its last log lines:\n" + "\n".join(text)
 
 
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM to one process started here, SIGKILL after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def build_debug_binary() -> Path:
     subprocess.run(["cargo", "build", "--quiet", "--bin", "items-api"], cwd=ROOT, check=True)
     return ROOT / "target" / "debug" / "items-api"
