@@ -30,12 +30,13 @@ pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
 pub fn build_app(config: &Config, mut state: AppState) -> Result<App, docs::DocsError> {
     let (api_router, mut document) = api::routes().split_for_parts();
     api::complete(&mut document);
+    // Once, for both the served document and the metrics' operation names.
+    let document = serde_json::to_value(&document).map_err(docs::DocsError::Serialize)?;
     let metrics = if config.metrics_enabled() {
-        let described = serde_json::to_value(&document).map_err(docs::DocsError::Serialize)?;
         let metrics = Arc::new(Metrics::new(
             &config.metrics_namespace,
             &config.metrics_service,
-            &described,
+            &document,
         ));
         state.store = Arc::new(MeasuredStore::new(state.store, Arc::clone(&metrics)));
         Some(metrics)

@@ -15,7 +15,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use std::sync::Arc;
-use utoipa::openapi::OpenApi as Document;
 
 mod swagger;
 mod yaml;
@@ -81,9 +80,8 @@ impl std::fmt::Debug for DocsInner {
 }
 
 impl DocsState {
-    /// Prepares the pages for `config` and the generated `document`.
-    pub fn new(config: &Config, document: Document) -> Result<Self, DocsError> {
-        let document = serde_json::to_value(&document).map_err(DocsError::Serialize)?;
+    /// Prepares the pages for `config` and the generated `document` (as JSON).
+    pub fn new(config: &Config, document: serde_json::Value) -> Result<Self, DocsError> {
         let swagger_initializer = swagger::initializer(config.swagger_persist_authorization);
         let redoc_bundle = match &config.redoc_bundle_path {
             Some(path) => Some(std::fs::read(path).map(axum::body::Bytes::from).map_err(
