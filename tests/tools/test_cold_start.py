@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benches"))
 import cold_start  # noqa: E402
+from runtime_api import RuntimeApi  # noqa: E402
 
 BINARY = ROOT / "target" / "debug" / "items-api"
 
@@ -33,7 +34,7 @@ class RuntimeApiTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_each_process_gets_its_own_events_in_order_and_is_timed(self) -> None:
-        api = cold_start.RuntimeApi()
+        api = RuntimeApi()
         try:
             health = cold_start.rest_event("rest-v1-get-health.json")
             create = cold_start.rest_event("rest-v1-create-item.json")
@@ -50,7 +51,7 @@ class RuntimeApiTest(unittest.TestCase):
             api.close()
 
     def test_a_function_that_fails_its_init_is_reported_not_timed(self) -> None:
-        api = cold_start.RuntimeApi()
+        api = RuntimeApi()
         try:
             env = {**self.env, "DATABASE_PATH": "/proc/no-such-dir/items.db"}
             with self.assertRaises(SystemExit) as failure:
