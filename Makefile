@@ -103,7 +103,7 @@ mock: ## Serve responses made from the contract's examples on http://127.0.0.1:4
 package: ## sam build the arm64 Lambda package and print its sizes
 	tests/tools/setup.sh
 	sam build --template template.yaml --build-dir target/sam-build
-	tests/tools/package_size.py
+	tests/tools/lambda_package.py
 
 bench: ## Benchmarks against the Python original; updates docs/performance.md
 	python3 benches/run.py
