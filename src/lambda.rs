@@ -316,7 +316,8 @@ fn adapt(request: lambda_http::Request) -> axum::extract::Request {
 
 /// `(base path the client used, path within the API)`.
 ///
-/// - REST API (v1): with the `{proxy+}` resource the API path is `/` + `proxy`; the
+/// - REST API (v1): with the `{proxy+}` resource the API path is the end of the path
+///   that decodes to `/` + `proxy`, its encoding kept; the
 ///   client's full path (`requestContext.path`) minus it is the base: `/prod` on the
 ///   execute-api host, the mapping (`/v1`) or nothing on a custom domain.
 /// - HTTP API (v2) and function URLs: a named stage is the first segment of `rawPath`
@@ -331,7 +332,8 @@ fn split_base_path(request: &lambda_http::Request) -> (String, String) {
                 .path_parameters_ref()
                 .and_then(|params| params.first("proxy"));
             let app_path = match (context.resource_path.as_deref(), proxy) {
-                (Some("/{proxy+}"), Some(proxy)) => format!("/{}", proxy.trim_start_matches('/')),
+                (Some("/{proxy+}"), Some(proxy)) => encoded_suffix(&path, proxy)
+                    .unwrap_or_else(|| format!("/{}", proxy.trim_start_matches('/'))),
                 (Some("/"), _) => "/".to_owned(),
                 _ => strip_stage(&path, stage),
             };
@@ -355,6 +357,20 @@ fn split_base_path(request: &lambda_http::Request) -> (String, String) {
         }
         _ => (String::new(), path),
     }
+}
+
+/// The end of `path` (as sent: REST APIs keep its percent-encoding) that decodes to
+/// `/` + `proxy` (which API Gateway decodes): the API path with an encoded space or
+/// slash still inside its segment, as the local server routes it. None when no suffix
+/// decodes to it.
+fn encoded_suffix(path: &str, proxy: &str) -> Option<String> {
+    let wanted = format!("/{}", proxy.trim_start_matches('/'));
+    path.match_indices('/')
+        .map(|(at, _)| &path[at..])
+        .find_map(|suffix| {
+            let decoded = percent_encoding::percent_decode_str(suffix).decode_utf8_lossy();
+            (decoded == wanted).then(|| suffix.to_owned())
+        })
 }
 
 /// `/prod/api/x` → `/api/x` for stage `prod`; anything else unchanged.

@@ -359,3 +359,23 @@ async fn malformed_events_of_every_kind_get_a_400_problem_not_a_panic() {
         );
     }
 }
+
+/// API Gateway REST APIs keep a path's percent-encoding in `path` and
+/// `requestContext.path` and decode only `pathParameters` (found with the local stage,
+/// tests/stage). The service routes the path as sent, as it does locally: an encoded
+/// space or slash stays inside its segment.
+#[tokio::test]
+async fn rest_v1_encoded_characters_stay_in_their_segment_as_locally() {
+    for (base, client_prefix) in [("", "/prod"), ("/v1", "/v1")] {
+        let (status, problem) = run_changed("rest-v1-get-health.json", |event| {
+            event["path"] = format!("{base}/api/items/not%20an%2Fid").into();
+            event["pathParameters"] = serde_json::json!({"proxy": "api/items/not an/id"});
+            event["requestContext"]["path"] =
+                format!("{client_prefix}/api/items/not%20an%2Fid").into();
+        })
+        .await;
+        assert_eq!(status, 422, "{base}: {problem}");
+        assert_eq!(problem["instance"], "/api/items/not%20an%2Fid", "{base}");
+        assert_eq!(problem["errors"][0]["field"], "item_id", "{base}");
+    }
+}
