@@ -56,6 +56,36 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// A problem document API Gateway answers itself on a deployed stage, from the gateway
+/// responses of template.yaml. It has no `status` when API Gateway's default response
+/// of the class answered (a function that failed: 502): no variable of API Gateway's
+/// holds the status code, so only the types with a status of their own write it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank",
+    "title": "Internal server error",
+    "detail": "API Gateway answered DEFAULT_5XX.",
+    "instance": "/prod/api/items",
+    "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+}))]
+pub struct GatewayProblem {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub problem_type: String,
+    /// API Gateway's message for the error.
+    pub title: String,
+    /// The HTTP status code, when the gateway response type has one of its own.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: Option<u16>,
+    /// Which gateway response API Gateway answered.
+    pub detail: String,
+    /// The path of the request, with the stage.
+    pub instance: String,
+    /// API Gateway's request id: quote it when reporting a problem.
+    pub request_id: String,
+}
+
 /// Where an invalid input was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -480,6 +510,24 @@ pub struct ValidationFailed(#[allow(dead_code)] Problem);
     example = json!({"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": "API Gateway answered THROTTLED.", "instance": "/prod/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
 )]
 pub struct TooManyRequests(#[allow(dead_code)] Problem);
+
+/// Bad gateway: on a deployed stage, the function failed, timed out or answered
+/// malformed output, and API Gateway answered itself; retry with backoff.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Internal server error", "detail": "API Gateway answered DEFAULT_5XX.", "instance": "/prod/api/items", "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"})
+)]
+pub struct BadGateway(#[allow(dead_code)] GatewayProblem);
+
+/// Gateway timeout: on a deployed stage, the function did not answer within API
+/// Gateway's integration timeout (29 s), or could not be invoked; retry with backoff.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Gateway Timeout", "status": 504, "detail": "API Gateway answered INTEGRATION_TIMEOUT.", "instance": "/prod/api/items", "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"})
+)]
+pub struct GatewayTimeout(#[allow(dead_code)] Problem);
 
 /// The item store cannot answer now (or, for a write, the secret holding the bearer
 /// token cannot be read); retry after the `Retry-After` delay.

@@ -37,6 +37,11 @@ request id; every response also carries it in the `x-request-id` header (send yo
 to correlate). Besides the responses listed per operation, any path answers `404` \
 when no route matches it and `405` with an `Allow` header when the route does not \
 support the method, both as problem documents.\n\n\
+On a stage deployed with template.yaml, API Gateway answers some requests itself, \
+before or instead of the service, as problem documents made from the template's gateway \
+responses (`GatewayProblem`): `429` when the stage's throttling limit is reached, `413` \
+for a body over 10 MB, `502` when the function fails, `504` when it does not answer in \
+time, and `403` for a method API Gateway does not route (such as `TRACE`).\n\n\
 The served document (`/openapi.json`) lists one server: the base URL you called it \
 through, so its \"Try it out\" and generated clients reach the same deployment.",
         license(name = "MIT", identifier = "MIT"),
@@ -58,7 +63,7 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
         (name = "items", description = "Create, read, replace, delete and list items."),
         (name = "service", description = "What the service is, where it runs, and whether it is healthy."),
     ),
-    components(schemas(error::Problem), responses(
+    components(schemas(error::Problem, error::GatewayProblem), responses(
         error::MalformedJson,
         error::Unauthorized,
         items::ItemNotFound,
@@ -73,6 +78,8 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
         error::HeadersTooLarge,
         error::PreconditionFailed,
         error::PreconditionRequired,
+        error::BadGateway,
+        error::GatewayTimeout,
     )),
     modifiers(&BearerAuth),
 )]
@@ -103,7 +110,9 @@ impl Modify for BearerAuth {
 /// Answers any request can get before it reaches its operation, added to every
 /// operation of the document in one place: an unreadable request (400, when the
 /// operation has no 400 of its own), a request target or headers over the limits (414,
-/// 431), and for operations with a body, a body that does not arrive in time (408).
+/// 431), for operations with a body, a body that does not arrive in time (408); and on
+/// a deployed stage, API Gateway's own answers when the function fails (502) or does
+/// not answer in time (504).
 struct TransportErrors;
 
 impl Modify for TransportErrors {
@@ -128,6 +137,8 @@ impl Modify for TransportErrors {
                 }
                 responses.insert("414".to_owned(), reference("UriTooLong"));
                 responses.insert("431".to_owned(), reference("HeadersTooLarge"));
+                responses.insert("502".to_owned(), reference("BadGateway"));
+                responses.insert("504".to_owned(), reference("GatewayTimeout"));
             }
         }
     }
