@@ -75,8 +75,10 @@ pub struct GatewayProblem {
     pub problem_type: String,
     /// API Gateway's message for the error.
     pub title: String,
-    /// The HTTP status code, when the gateway response type has one of its own.
-    #[schema(minimum = 400, maximum = 599)]
+    /// The HTTP status code, when the gateway response type has one of its own; absent
+    /// otherwise (never null): the response's own status code is the one to read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 400, maximum = 599, nullable = false)]
     pub status: Option<u16>,
     /// Which gateway response API Gateway answered.
     pub detail: String,
