@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
+.PHONY: bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,7 +47,7 @@ redoc-bundle: ## Fetch ReDoc's standalone bundle (npm redoc 2.5.4) into target/r
 	cd target/redoc && npm pack --silent redoc@2.5.4 > /dev/null && tar -xzf redoc-2.5.4.tgz --strip-components=2 package/bundles/redoc.standalone.js && rm redoc-2.5.4.tgz
 	@echo "redoc-bundle: REDOC_BUNDLE_PATH=target/redoc/redoc.standalone.js cargo run"
 
-test: setup tools-self-test fmt lint unit readme figures template checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package ## Everything CI checks
+test: setup tools-self-test fmt lint unit readme figures template checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package stage-test contract-stage clients-stage ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -84,6 +84,11 @@ contract: ## Contract tests (schemathesis) against the local server
 contract-lambda: ## Contract tests through the local Lambda emulation (cargo lambda watch)
 	contract-tests/run.sh --lambda
 
+contract-stage: ## Contract tests through the local stage: in full through an x86_64 build, bounded through the arm64 package (make package first)
+	$(CARGO) build --quiet --bin items-api
+	ITEMS_API_BIN=target/debug/items-api contract-tests/run.sh --stage
+	contract-tests/run.sh --stage --max-examples $(or $(STAGE_MAX_EXAMPLES),10)
+
 contract-self-test: ## Prove the contract tests fail on a broken handler
 	contract-tests/self-test.sh
 
@@ -96,6 +101,16 @@ contract-diff-self-test: ## Prove the breaking-change gate refuses breaking muta
 clients: ## Spec linters, generated Python/TypeScript clients' scenarios, browser test of /docs and /redoc
 	tests/clients/run.sh
 
+clients-stage: ## The clients' scenarios and the browser test through the local stage, against the arm64 package (make package first)
+	tests/clients/run.sh --stage
+
+stage: setup package ## Serve the deployed configuration on http://127.0.0.1:3000/prod (STAGE_PORT): the arm64 package behind template.yaml's REST API stage, DynamoDB and Secrets Manager emulated over TLS
+	python3 tests/tools/stage.py
+
+stage-test: ## The local stage behaves as the deployed REST API stage (gateway responses, binary media types, limits, timeouts, throttling), with the arm64 package behind it (make package first)
+	tests/tools/setup.sh
+	$(PY)/bin/python -m unittest discover -s tests/stage -p 'test_*.py'
+
 mock: ## Serve responses made from the contract's examples on http://127.0.0.1:4010 (Prism mock)
 	cd tests/clients && { [[ -x node_modules/.bin/prism ]] || npm ci --no-audit --no-fund --loglevel=error; }
 	tests/clients/node_modules/.bin/prism mock openapi.yaml -h 127.0.0.1 -p $(or $(MOCK_PORT),4010)
@@ -107,6 +122,10 @@ package: ## sam build the arm64 Lambda package and print its sizes
 
 bench: ## Benchmarks against the Python original; updates docs/performance.md
 	python3 benches/run.py
+
+bench-stage: package ## What the local stage adds to a request (x86_64 release build and the arm64 package under qemu); updates docs/performance.md
+	$(CARGO) build --release --quiet --bin items-api
+	$(PY)/bin/python benches/stage_overhead.py
 
 bench-quick: ## A short benchmark run (smoke test, fewer samples)
 	python3 benches/run.py --quick --skip-package

@@ -6,6 +6,11 @@
 #   contract-tests/run.sh --lambda        the same through the local Lambda emulation
 #                                         (cargo lambda watch), so every request goes
 #                                         through the Lambda event translation
+#   contract-tests/run.sh --stage         through the local stage (make stage): the arm64
+#                                         package under qemu behind the REST API stage
+#                                         template.yaml configures, DynamoDB and Secrets
+#                                         Manager on moto over TLS; ITEMS_API_BIN runs
+#                                         another build (an x86_64 one is ~10x faster)
 #   contract-tests/run.sh URL             a deployed stage, e.g.
 #                                         https://abc.execute-api.eu-west-1.amazonaws.com/prod;
 #                                         the token comes from API_TOKEN, or from the stack's
@@ -39,6 +44,7 @@ stack=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --lambda) mode=lambda ;;
+    --stage) mode=stage ;;
     --seed) seed=$2; shift ;;
     --max-examples) max_examples=$2; shift ;;
     --rate-limit) rate_limit=$2; shift ;;
@@ -67,10 +73,11 @@ echo "== contract tests: mode $mode, seed $seed (replay with --seed $seed)"
 # schemathesis BASE_URL and API_TOKEN; a deployed stage is used as it is.
 service=()
 case "$mode" in
-  local | lambda)
+  local | lambda | stage)
     service=(python3 "$root/tests/tools/service.py" --log "$reports/service.log")
     # ITEMS_API_BIN runs another build of the service (self-test.sh uses it).
     if [[ -n "${ITEMS_API_BIN:-}" ]]; then service+=(--binary "$ITEMS_API_BIN"); fi
+    if [[ "$mode" == stage ]]; then service+=(--stage); fi
     if [[ "$mode" == lambda ]]; then
       service+=(--lambda)
       # The emulator cannot carry non-UTF-8 JSON bodies; see hooks/lambda_transport.py.
@@ -101,13 +108,26 @@ esac
 export PYTHONPATH="$here/hooks${PYTHONPATH:+:$PYTHONPATH}"
 export SCHEMATHESIS_HOOKS=${SCHEMATHESIS_HOOKS:-idempotency}
 
+# Behind API Gateway (the local stage, a deployed stage) a method API Gateway does not
+# route, TRACE, is answered by the gateway itself with 403 MISSING_AUTHENTICATION_TOKEN
+# before the service sees it (openapi.yaml's description says so; tests/stage checks
+# it): the coverage phase sends it only where the service answers it (405).
+config=()
+if [[ "$mode" == stage || "$mode" == remote ]]; then
+  sed 's/^unexpected-methods = \(.*\), "TRACE"\]/unexpected-methods = \1]/' "$here/schemathesis.toml" > "$reports/schemathesis-gateway.toml"
+  if cmp -s "$here/schemathesis.toml" "$reports/schemathesis-gateway.toml"; then
+    echo "run.sh: schemathesis.toml's unexpected-methods no longer ends with TRACE; update run.sh" >&2
+    exit 2
+  fi
+  config=(--config-file "$reports/schemathesis-gateway.toml")
+fi
 args=(run "$root/openapi.yaml" --seed "$seed" --max-examples "$max_examples")
 if [[ -n "$rate_limit" ]]; then args+=(--rate-limit "$rate_limit"); fi
 if [[ -n "$max_time" ]]; then args+=(--max-time "$max_time"); fi
 
 status=0
 # shellcheck disable=SC2016 # BASE_URL is the service's, expanded in the inner shell
-"${service[@]}" bash -c 'cd "$0" && schemathesis "$@" --url "$BASE_URL"' "$here" "${args[@]}" || status=$?
+"${service[@]}" bash -c 'cd "$0" && schemathesis "$@" --url "$BASE_URL"' "$here" "${config[@]}" "${args[@]}" || status=$?
 
 if [[ "$status" != 0 && "$mode" != remote && -f "$reports/service.log" ]]; then
   # The service's own problems are in the cassette; what the emulator or the process

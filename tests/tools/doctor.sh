@@ -68,6 +68,17 @@ else
   lack chromium "the browser test of /docs and /redoc (Debian's chromium; set CHROMIUM to another binary)" "apt-get install -y chromium"
 fi
 
+if command -v stunnel4 > /dev/null || command -v stunnel > /dev/null; then
+  ok stunnel "the TLS endpoint of the emulated DynamoDB and Secrets Manager (local stage, bench)"
+else
+  lack stunnel "the TLS endpoint of the emulated DynamoDB and Secrets Manager (local stage, bench)" "apt-get install -y stunnel4"
+fi
+if command -v qemu-aarch64-static > /dev/null && [[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]]; then
+  ok qemu "qemu-aarch64-static and the arm64 C library (the local stage runs the arm64 package)"
+else
+  lack qemu "runs the arm64 package on this machine (the local stage)" "apt-get install -y qemu-user-static libc6-arm64-cross"
+fi
+
 if command -v curl > /dev/null; then
   ok curl "curl $(curl --version | awk 'NR == 1 {print $2}')"
 else

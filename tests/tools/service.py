@@ -5,16 +5,22 @@ The one helper every script uses for "free port, start, wait healthy, stop":
 contract-tests/run.sh, tests/clients/run.sh and benches/run.py.
 
 As a command, it runs COMMAND against a freshly started service and exits with
-COMMAND's status; COMMAND gets BASE_URL (the service's base URL) and API_TOKEN:
+COMMAND's status; COMMAND gets BASE_URL (the service's base URL), API_TOKEN and
+SERVICE_KIND (`local`, `lambda` or `stage`: what is in front of the service):
 
-    tests/tools/service.py [--lambda] [--binary PATH] [--log FILE] [--env NAME=VALUE ...] \
+    tests/tools/service.py [--lambda | --stage] [--binary PATH] [--log FILE] [--env NAME=VALUE ...] \
         -- COMMAND [ARG ...]
 
   --lambda        serve through the local Lambda emulation (`cargo lambda watch`, from
                   the tools venv), so every request becomes a function-URL event
+  --stage         serve through the local stage (tests/tools/stage.py): the deployed REST
+                  API stage as template.yaml configures it, REST v1 events, DynamoDB and
+                  Secrets Manager on moto over TLS; BASE_URL ends with the stage name.
+                  Runs the arm64 package (make package) unless --binary names a build
   --binary PATH   run this build instead of building target/debug/items-api
   --log FILE      the service's output (default: a temporary file, shown on failure)
-  --env N=V       an extra variable for the service (repeatable)
+  --env N=V       an extra variable for the service (repeatable; with --stage, for the
+                  function, API_TOKEN the token in Secrets Manager)
 
 As a module: `free_port()`, `wait_healthy()`, `Service` (a context manager).
 Only 127.0.0.1 is used; the service gets a temporary SQLite file and a random token
@@ -93,11 +99,12 @@ def build_debug_binary() -> Path:
 class Service:
     """The service on a free port of 127.0.0.1, stopped when the `with` block ends."""
 
-    def __init__(self, *, lambda_mode: bool = False, binary: Path | None = None,
+    def __init__(self, *, lambda_mode: bool = False, stage: bool = False, binary: Path | None = None,
                  log: Path | None = None, env: dict[str, str] | None = None,
                  command: list[str] | None = None, health_path: str = "/api/health",
                  timeout: float = 120.0) -> None:
         self.lambda_mode = lambda_mode
+        self.stage = stage
         self.binary = binary
         self.extra_env = env or {}
         self.command = command
@@ -125,6 +132,13 @@ class Service:
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         if self.command is not None:
             command = [part.replace("{port}", str(self.port)) for part in self.command]
+        elif self.stage:
+            command = [str(VENV_BIN / "python"), str(ROOT / "tests" / "tools" / "stage.py"),
+                       "--port", str(self.port), "--token", self.token]
+            if self.binary is not None:
+                command += ["--binary", str(self.binary)]
+            command += [f"--env={name}={value}" for name, value in self.extra_env.items()
+                        if name != "API_TOKEN"]
         elif self.lambda_mode:
             # The binary is built first so the emulator's own `cargo run` starts it at
             # once; --ignore-changes keeps it from restarting the function when a file
@@ -141,6 +155,8 @@ class Service:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         try:
+            if self.stage:
+                self.base_url = self._stage_url()
             wait_healthy(self.base_url + self.health_path, self.process, self.timeout, self.log)
         except BaseException:
             self.stop()
@@ -149,6 +165,18 @@ class Service:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def _stage_url(self) -> str:
+        """The URL the stage prints (`stage: URL`) once it answers."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if line.startswith("stage: http"):
+                    return line.split(" ", 1)[1].strip()
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the stage exited ({self.process.returncode})" + _tail(self.log))
+            time.sleep(0.1)
+        raise RuntimeError(f"the stage did not answer within {self.timeout:.0f} s" + _tail(self.log))
 
     def stop(self) -> None:
         """SIGTERM to the process group started here, SIGKILL after 10 s."""
@@ -168,6 +196,7 @@ class Service:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lambda", dest="lambda_mode", action="store_true")
+    parser.add_argument("--stage", action="store_true")
     parser.add_argument("--binary", type=Path)
     parser.add_argument("--log", type=Path)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
@@ -178,11 +207,13 @@ def main() -> int:
         parser.error("give the command to run after --")
     env = dict(item.split("=", 1) for item in args.env)
     try:
-        with Service(lambda_mode=args.lambda_mode, binary=args.binary, log=args.log,
+        with Service(lambda_mode=args.lambda_mode, stage=args.stage, binary=args.binary, log=args.log,
                      env=env) as service:
-            print(f"== service: {service.base_url} ({'Lambda emulation' if args.lambda_mode else 'local'})",
-                  flush=True)
-            child_env = {**os.environ, "BASE_URL": service.base_url, "API_TOKEN": service.token}
+            kind = "local stage" if args.stage else "Lambda emulation" if args.lambda_mode else "local"
+            print(f"== service: {service.base_url} ({kind})", flush=True)
+            # SERVICE_KIND: what is in front of the service (local, lambda, stage).
+            child_env = {**os.environ, "BASE_URL": service.base_url, "API_TOKEN": service.token,
+                         "SERVICE_KIND": "stage" if args.stage else "lambda" if args.lambda_mode else "local"}
             return subprocess.run(command, env=child_env).returncode
     except RuntimeError as error:
         print(f"service.py: {error}", file=sys.stderr)

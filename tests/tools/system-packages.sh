@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages `make test` needs and does not have yet (curl, Chromium,
-# Node and npm, python3-venv), when this runs as root on a machine with apt-get; else
+# Node and npm, python3-venv, stunnel4, qemu-user-static, libc6-arm64-cross), when this runs as root on a machine with apt-get; else
 # it says so and leaves the rest to `make doctor`, which names the commands.
 set -euo pipefail
 
@@ -10,6 +10,10 @@ command -v curl > /dev/null || missing+=(curl)
 command -v node > /dev/null || missing+=(nodejs)
 command -v npm > /dev/null || missing+=(npm)
 python3 -c 'import ensurepip, venv' 2> /dev/null || missing+=(python3-venv)
+# The local stage: the emulated AWS behind TLS, the arm64 package under qemu-user.
+command -v stunnel4 > /dev/null || command -v stunnel > /dev/null || missing+=(stunnel4)
+command -v qemu-aarch64-static > /dev/null || missing+=(qemu-user-static)
+[[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || missing+=(libc6-arm64-cross)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -76,8 +76,11 @@ def cases() -> list[Case]:
         Case("list page 2", "GET", "/api/items?limit=1&cursor={cursor}", 200, content_type=None, token=None),
         Case("list default", "GET", "/api/items", 200, content_type=None, token=None),
         Case("replace", "PUT", "/api/items/{id}", 200, body({"name": "Renamed"}), capture="etag"),
+        # Behind API Gateway (the local stage) an answer without a Content-Type gets
+        # application/json, and Prism then parses the empty 304 body as JSON: sent
+        # past it there.
         Case("get unchanged: 304", "GET", "/api/items/{id}", 304, content_type=None, token=None,
-             headers={"If-None-Match": "{etag}"}),
+             headers={"If-None-Match": "{etag}"}, direct=os.environ.get("SERVICE_KIND") == "stage"),
         Case("stale If-Match: 412", "PUT", "/api/items/{id}", 412, body({"name": "Lost update"}),
              headers={"If-Match": '"1"'}),
         Case("current If-Match", "PUT", "/api/items/{id}", 200, body({"name": "Renamed again"}),

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""A Lambda function that misbehaves on request, for the local stage's tests.
+
+Speaks the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API) as any custom runtime does and
+answers REST v1 proxy events by their path (after the stage):
+
+- `/api/health`: 200, so the stage counts as answering;
+- `/` and `/echo...`: 200 with the event it received as the JSON body;
+- `/binary`: a PNG signature as a base64 body (`isBase64Encoded`);
+- `/headers`: the same header in `headers` and `multiValueHeaders`, and headers API
+  Gateway remaps (`Date`, `Server`);
+- `/malformed`: an answer that is not a proxy response (no `statusCode`);
+- `/error`: an error reported through `/invocation/{id}/error`;
+- `/exit`: the process exits without answering;
+- `/sleep/SECONDS`: answers after that many seconds.
+"""
+
+import base64
+import json
+import os
+import sys
+import time
+import urllib.request
+
+API = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+
+
+def post(path: str, payload: object) -> None:
+    request = urllib.request.Request(f"{API}{path}", data=json.dumps(payload).encode(), method="POST")
+    urllib.request.urlopen(request).read()
+
+
+def answer(event: dict) -> dict:
+    path = event.get("path") or ""
+    if path.startswith("/echo") or path == "/":
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
+    if path == "/binary":
+        return {"statusCode": 200, "headers": {"Content-Type": "image/png"},
+                "body": base64.b64encode(PNG).decode(), "isBase64Encoded": True}
+    if path == "/headers":
+        return {"statusCode": 200, "headers": {"X-One": "single", "Date": "yesterday", "Server": "fault"},
+                "multiValueHeaders": {"X-One": ["multi-a", "multi-b"], "X-Two": ["a", "b"]}, "body": "{}"}
+    if path == "/malformed":
+        return {"status": 200, "body": "not a proxy response"}
+    if path.startswith("/sleep/"):
+        time.sleep(float(path.rsplit("/", 1)[1]))
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"status":"ok"}'}
+
+
+def main() -> None:
+    while True:
+        with urllib.request.urlopen(f"{API}/invocation/next") as response:
+            request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+            event = json.loads(response.read())
+        path = event.get("path") or ""
+        if path == "/exit":
+            sys.exit(3)
+        if path == "/error":
+            post(f"/invocation/{request_id}/error", {"errorType": "Fault", "errorMessage": "asked to fail"})
+            continue
+        post(f"/invocation/{request_id}/response", answer(event))
+
+
+if __name__ == "__main__":
+    main()

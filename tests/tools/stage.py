@@ -1,0 +1,1085 @@
+#!/usr/bin/env python3
+"""The deployed REST API stage on one machine: `make stage`.
+
+What `sam local start-api` offers, without a container engine, and with the data
+stores emulated: the package AWS receives, behind API Gateway as template.yaml
+configures it.
+
+- **The front** reads template.yaml: the REST API's stage name, the function's `Api`
+  events (`ANY /` and `ANY /{proxy+}`), `BinaryMediaTypes`, the stage's throttling
+  (`MethodSettings`), `GatewayResponses`; it serves `http://127.0.0.1:PORT/<stage>/…`,
+  turns each request into the REST v1 proxy event API Gateway sends and the function's
+  answer back into HTTP as API Gateway does (`headers` and `multiValueHeaders` merged,
+  a base64 body decoded only when the request's first `Accept` type is a binary media
+  type, `Content-Length` computed, a few headers remapped). Its own errors are API
+  Gateway's, rendered from the template's gateway responses: a path outside the
+  stage's resources or a method API Gateway does not route 403
+  (MISSING_AUTHENTICATION_TOKEN), throttled 429 (THROTTLED), a body over 10 MB 413
+  (REQUEST_TOO_LARGE), a function that fails, exits or answers malformed output 502
+  (DEFAULT_5XX), no answer within the integration timeout (29 s) 504
+  (INTEGRATION_TIMEOUT). A template that uses a `$context` variable API Gateway does
+  not document for mapping templates is refused at start-up: on AWS it would not
+  render.
+- **The function** runs under the Lambda Runtime API (tests/tools/runtime_api.py, the
+  emulator the cold-start bench uses) with the template's environment, memory size and
+  timeout: by default the arm64 `bootstrap` taken out of the package zip `make package`
+  made with SAM's own zip function, run under qemu-user (Debian's qemu-user-static and
+  libc6-arm64-cross); or any build (`--binary`, STAGE_BINARY). One execution
+  environment, as one Lambda instance: concurrent requests queue (Lambda would start
+  more instances). It is started on the first request and again after it exits, fails
+  or overruns its timeout, as Lambda replaces a failed environment.
+- **The stores** are the template's DynamoDB tables and Secrets Manager secrets, made
+  from their definitions on moto behind TLS with a test CA made per run
+  (tests/tools/aws_emulator.py); a secret's value is generated as its
+  `GenerateSecretString` says, or given (`--token`, STAGE_TOKEN).
+
+Once the stage answers it prints `stage: URL` and `token: TOKEN`; it stops on Ctrl-C
+or SIGTERM and stops every process it started. Only 127.0.0.1 is used.
+
+What it does not emulate: TLS on the front (plain HTTP on 127.0.0.1; the function is
+told `X-Forwarded-Proto: http` so the links it makes work here), more than one
+execution environment, CloudFront headers, authorizers, usage plans, WAF, stage
+variables, caching, access logs and X-Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import datetime
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import string
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from aws_emulator import ACCOUNT, REGION, Moto  # noqa: E402
+from runtime_api import ExecutionEnvironment, Outcome  # noqa: E402
+
+TEMPLATE = ROOT / "template.yaml"
+PACKAGE = ROOT / "target" / "sam-build" / "items-api.zip"
+QEMU_SYSROOT = Path("/usr/aarch64-linux-gnu")
+API_ID = "localstage"
+# API Gateway quotas for REST APIs
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html):
+MAX_PAYLOAD = 10 * 1024 * 1024  # "Payload size": 10 MB
+INTEGRATION_TIMEOUT_S = 29.0  # "Integration timeout": 50 ms to 29 s, 29 s by default
+# Lambda's quota for a synchronous invocation's request and response
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): 6 MB.
+MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024
+# The methods an `ANY` method stands for
+# (https://docs.aws.amazon.com/apigateway/latest/api/API_PutMethod.html).
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+# "Gateway response types for API Gateway": each type's default status code and the
+# message API Gateway answers with (`$context.error.message`). DEFAULT_4XX and
+# DEFAULT_5XX have no status code of their own: a type without an entry of its own in
+# GatewayResponses uses the DEFAULT entry of its class, with its own status code.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+GATEWAY_RESPONSE_TYPES: dict[str, int | None] = {
+    "ACCESS_DENIED": 403,
+    "API_CONFIGURATION_ERROR": 500,
+    "AUTHORIZER_CONFIGURATION_ERROR": 500,
+    "AUTHORIZER_FAILURE": 500,
+    "BAD_REQUEST_PARAMETERS": 400,
+    "BAD_REQUEST_BODY": 400,
+    "DEFAULT_4XX": None,
+    "DEFAULT_5XX": None,
+    "EXPIRED_TOKEN": 403,
+    "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504,
+    "INVALID_API_KEY": 403,
+    "INVALID_SIGNATURE": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "QUOTA_EXCEEDED": 429,
+    "REQUEST_TOO_LARGE": 413,
+    "RESOURCE_NOT_FOUND": 404,
+    "THROTTLED": 429,
+    "UNAUTHORIZED": 401,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "WAF_FILTERED": 403,
+}
+
+# The `$context` variables API Gateway documents for REST API mapping templates, which
+# gateway response templates are
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html,
+# "Context variables for data transformations"). `*` stands for any name below.
+DOCUMENTED_CONTEXT = {
+    "accountId", "apiId", "authorizer.claims.*", "authorizer.principalId", "authorizer.*",
+    "awsEndpointRequestId", "deploymentId", "domainName", "domainPrefix",
+    "error.message", "error.messageString", "error.responseType", "error.validationErrorString",
+    "extendedRequestId", "httpMethod",
+    "identity.accountId", "identity.apiKey", "identity.apiKeyId", "identity.caller",
+    "identity.clientCert.*", "identity.cognitoAuthenticationProvider",
+    "identity.cognitoAuthenticationType", "identity.cognitoIdentityId",
+    "identity.cognitoIdentityPoolId", "identity.principalOrgId", "identity.sourceIp",
+    "identity.user", "identity.userAgent", "identity.userArn", "identity.vpcId", "identity.vpceId",
+    "isCanaryRequest", "path", "protocol", "requestId", "requestOverride.*", "responseOverride.*",
+    "requestTime", "requestTimeEpoch", "resourceId", "resourcePath", "stage",
+    "wafResponseCode", "webaclArn", "xrayTraceId",
+}
+VARIABLE = re.compile(r"\$!?\{?(context|stageVariables|input|util|method)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}?")
+
+# Response headers API Gateway renames to x-amzn-Remapped-NAME, and those it drops
+# ("Amazon API Gateway important notes": REST APIs, Lambda proxy integrations).
+REMAPPED = {"authorization", "connection", "content-md5", "date", "server"}
+DROPPED = {"content-length", "transfer-encoding", "trailer", "upgrade", "keep-alive"}
+
+
+class StageError(Exception):
+    """The template or the package cannot be served as API Gateway and Lambda would."""
+
+
+# --- the template ---------------------------------------------------------------------
+
+def load_template(path: Path) -> dict:
+    """template.yaml as data; each CloudFormation tag becomes its long form
+    (`!Ref X` → {"Ref": "X"}, `!Sub s` → {"Fn::Sub": s}, …)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if tag_suffix == "Ref":
+            return {"Ref": value}
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        if tag_suffix == "Condition":
+            return {"Condition": value}
+        return {f"Fn::{tag_suffix}": value}
+
+    Loader.add_multi_constructor("!", construct)
+    return yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 (SafeLoader subclass)
+
+
+NO_VALUE = object()
+
+
+class Resolver:
+    """Evaluates the intrinsic functions template.yaml uses, for one emulated stack."""
+
+    def __init__(self, template: dict, stack: str, overrides: dict[str, str]) -> None:
+        self.template = template
+        self.stack = stack
+        self.parameters: dict[str, Any] = {}
+        for name, spec in (template.get("Parameters") or {}).items():
+            if name in overrides:
+                value: Any = overrides[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                raise StageError(f"parameter {name} has no default: give it with --parameter {name}=VALUE")
+            if spec.get("Type") == "Number":
+                value = float(value) if "." in str(value) else int(value)
+            self.parameters[name] = value
+        unknown = set(overrides) - set(self.parameters)
+        if unknown:
+            raise StageError(f"the template has no parameter {', '.join(sorted(unknown))}")
+        self.physical: dict[str, str] = {}
+        self.attributes: dict[tuple[str, str], str] = {}
+        self.conditions = {name: self.value(cond) for name, cond in (template.get("Conditions") or {}).items()}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.conditions[name])
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.value(item) for item in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self.value(then if self.condition(name) else otherwise)
+            if key == "Fn::Equals":
+                left, right = (self.value(a) for a in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.value(arg[0])
+            if key == "Fn::And":
+                return all(self.value(a) for a in arg)
+            if key == "Fn::Or":
+                return any(self.value(a) for a in arg)
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                values = {k: self.value(v) for k, v in extra.items()}
+                return re.sub(r"\$\{([^}!]+)\}", lambda m: str(
+                    values[m.group(1)] if m.group(1) in values else self.sub_name(m.group(1))), text)
+            if key == "Fn::GetAtt":
+                return self.get_att(*self.value(arg))
+            if key == "Fn::Join":
+                separator, parts = arg
+                return separator.join(str(p) for p in self.value(parts))
+            if key.startswith("Fn::"):
+                raise StageError(f"the stage does not evaluate {key}")
+        return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+    def sub_name(self, name: str) -> Any:
+        if "." in name:
+            return self.get_att(*name.split(".", 1))
+        return self.ref(name)
+
+    def ref(self, name: str) -> Any:
+        pseudo = {"AWS::StackName": self.stack, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+                  "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.physical:
+            return self.physical[name]
+        raise StageError(f"the stage cannot resolve Ref {name}")
+
+    def get_att(self, name: str, attribute: str) -> str:
+        try:
+            return self.attributes[(name, attribute)]
+        except KeyError:
+            raise StageError(f"the stage cannot resolve GetAtt {name}.{attribute}") from None
+
+
+def physical_name(stack: str, logical: str) -> str:
+    """A name like CloudFormation's generated ones: STACK-LOGICAL-SUFFIX."""
+    return f"{stack}-{logical}-{secrets.token_hex(6).upper()}"
+
+
+# --- gateway responses ------------------------------------------------------------------
+
+@dataclass
+class GatewayResponse:
+    status: int | None
+    headers: dict[str, str]
+    templates: dict[str, str]
+
+
+def context_name_documented(name: str) -> bool:
+    if name in DOCUMENTED_CONTEXT:
+        return True
+    return any(pattern.endswith(".*") and name.startswith(pattern[:-1]) for pattern in DOCUMENTED_CONTEXT)
+
+
+def check_template_text(response_type: str, text: str) -> None:
+    """Refuses what API Gateway would not render: an undocumented `$context` variable,
+    or anything but variable references (the stage renders no VTL directives)."""
+    for match in VARIABLE.finditer(text):
+        root, name = match.group(1), match.group(2).lstrip(".")
+        if root != "context":
+            raise StageError(f"gateway response {response_type}: the stage renders $context variables only, "
+                             f"not {match.group(0)}")
+        if not context_name_documented(name):
+            raise StageError(f"gateway response {response_type}: $context.{name} is not a $context variable "
+                             "API Gateway documents for mapping templates; it would not render")
+    if re.search(r"(^|[^\\])#(if|foreach|set|else|end|elseif|macro|include|parse|stop|break)\b", text):
+        raise StageError(f"gateway response {response_type}: the stage renders variable references only, "
+                         "not VTL directives")
+
+
+def gateway_responses(properties: dict) -> dict[str, GatewayResponse]:
+    found: dict[str, GatewayResponse] = {}
+    for response_type, spec in (properties.get("GatewayResponses") or {}).items():
+        if response_type not in GATEWAY_RESPONSE_TYPES:
+            raise StageError(f"{response_type} is not a gateway response type")
+        headers = {}
+        for name, value in ((spec.get("ResponseParameters") or {}).get("Headers") or {}).items():
+            if not (isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == "'"):
+                raise StageError(f"gateway response {response_type}: header {name} must be a static 'value'")
+            headers[name] = value[1:-1]
+        templates = {k: v for k, v in (spec.get("ResponseTemplates") or {}).items()}
+        for text in templates.values():
+            check_template_text(response_type, text)
+        status = spec.get("StatusCode")
+        found[response_type] = GatewayResponse(int(status) if status is not None else None, headers, templates)
+    return found
+
+
+def render(text: str, context: dict[str, str]) -> str:
+    def value(match: re.Match) -> str:
+        return context.get(match.group(2).lstrip("."), "")
+    return VARIABLE.sub(value, text)
+
+
+# --- the stage's configuration -------------------------------------------------------
+
+@dataclass
+class Route:
+    resource: str  # "/" or "/{proxy+}", as in the event's `resource`
+    method: str  # "ANY" or one method
+    pattern: re.Pattern
+    names: list[str]
+
+
+@dataclass
+class StageConfig:
+    stage: str
+    routes: list[Route]
+    binary_media_types: list[str]
+    throttling: list[tuple[str, str, float, int]]  # (resource path, method, rate, burst)
+    responses: dict[str, GatewayResponse]
+    function_logical: str
+    function_name: str
+    timeout_s: float
+    memory_mb: int
+    architectures: list[str]
+    log_group: str
+    log_level: str
+    tables: dict[str, dict]  # logical → resolved properties
+    secrets_: dict[str, dict]
+    resolver: Resolver = field(repr=False)
+
+
+def route_for(path: str, method: str) -> Route:
+    names: list[str] = []
+    parts = []
+    for segment in path.strip("/").split("/") if path.strip("/") else []:
+        greedy = re.fullmatch(r"\{([A-Za-z0-9_]+)\+\}", segment)
+        single = re.fullmatch(r"\{([A-Za-z0-9_]+)\}", segment)
+        if greedy:
+            names.append(greedy.group(1))
+            parts.append("(.+)")
+        elif single:
+            names.append(single.group(1))
+            parts.append("([^/]+)")
+        else:
+            parts.append(re.escape(segment))
+    pattern = re.compile("^/" + "/".join(parts) + "$", re.DOTALL)
+    return Route(path, method.upper(), pattern, names)
+
+
+def read_stage(template: dict, resolver: Resolver) -> StageConfig:
+    resources: dict = template.get("Resources") or {}
+    globals_function = (template.get("Globals") or {}).get("Function") or {}
+    apis = [name for name, r in resources.items() if r.get("Type") == "AWS::Serverless::Api"]
+    if len(apis) != 1:
+        raise StageError(f"the stage serves a template with one AWS::Serverless::Api; this one has {len(apis)}")
+    api_name = apis[0]
+    # Physical ids first: the environment refers to them.
+    tables, secrets_found = {}, {}
+    for name, resource in resources.items():
+        kind = resource.get("Type")
+        if kind == "AWS::DynamoDB::Table":
+            props = resource.get("Properties") or {}
+            table = props.get("TableName") or physical_name(resolver.stack, name)
+            resolver.physical[name] = table
+            resolver.attributes[(name, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
+            tables[name] = props
+        elif kind == "AWS::SecretsManager::Secret":
+            secrets_found[name] = resource.get("Properties") or {}
+            resolver.physical[name] = ""  # the ARN, once moto made the secret
+        elif kind == "AWS::Logs::LogGroup":
+            group = resolver.value((resource.get("Properties") or {}).get("LogGroupName")) or name
+            resolver.physical[name] = group
+            resolver.attributes[(name, "Arn")] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
+        elif kind == "AWS::Serverless::Function":
+            props = resource.get("Properties") or {}
+            function = resolver.value(props.get("FunctionName")) if "FunctionName" in props else \
+                physical_name(resolver.stack, name)
+            resolver.physical[name] = function
+            resolver.attributes[(name, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"
+        else:
+            resolver.physical.setdefault(name, physical_name(resolver.stack, name))
+    functions = []
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        events = (resource.get("Properties") or {}).get("Events") or {}
+        routes = [route_for(e["Properties"]["Path"], e["Properties"]["Method"])
+                  for e in events.values() if e.get("Type") == "Api"
+                  and e["Properties"].get("RestApiId") == {"Ref": api_name}]
+        if routes:
+            functions.append((name, resource, routes))
+    if len(functions) != 1:
+        raise StageError(f"the stage serves one function behind {api_name}; the template routes to {len(functions)}")
+    function_logical, function, routes = functions[0]
+    props = {**globals_function, **(function.get("Properties") or {})}
+    api = resolver.value(resources[api_name].get("Properties") or {})
+    throttling = []
+    for setting in api.get("MethodSettings") or []:
+        if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
+            throttling.append((setting.get("ResourcePath", "/*"), setting.get("HttpMethod", "*"),
+                               float(setting.get("ThrottlingRateLimit", 10000)),
+                               int(setting.get("ThrottlingBurstLimit", 5000))))
+    logging_config = resolver.value(props.get("LoggingConfig") or {})
+    return StageConfig(
+        stage=str(resolver.value(api.get("StageName"))),
+        routes=routes,
+        binary_media_types=[t.replace("~1", "/") for t in api.get("BinaryMediaTypes") or []],
+        throttling=throttling,
+        responses=gateway_responses(api),
+        function_logical=function_logical,
+        function_name=resolver.physical[function_logical],
+        timeout_s=float(resolver.value(props.get("Timeout", 3))),
+        memory_mb=int(resolver.value(props.get("MemorySize", 128))),
+        architectures=resolver.value(props.get("Architectures") or ["x86_64"]),
+        log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{resolver.physical[function_logical]}"),
+        log_level=str(logging_config.get("ApplicationLogLevel") or ""),
+        tables=tables,
+        secrets_=secrets_found,
+        resolver=resolver,
+    )
+
+
+# --- throttling ---------------------------------------------------------------------------
+
+class TokenBucket:
+    """API Gateway's throttling: `burst` requests at once, refilled at `rate` a second
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+# --- the stage ------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def is_binary(content_type: str, binary_types: list[str]) -> bool:
+    """Whether `content_type` matches one of the API's binary media types (`*` matches
+    any type or subtype, as in `*/*` and `image/*`)."""
+    if not content_type:
+        return False
+    kind, _, sub = content_type.partition("/")
+    for binary in binary_types:
+        b_kind, _, b_sub = binary.lower().partition("/")
+        if b_kind in ("*", kind) and b_sub in ("*", sub):
+            return True
+    return False
+
+
+class Stage:
+    """The REST API stage: requests in, REST v1 events to the function, answers out."""
+
+    def __init__(self, config: StageConfig, environment: ExecutionEnvironment,
+                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S) -> None:
+        self.config = config
+        self.function = environment
+        self.integration_timeout_s = integration_timeout_s
+        self.buckets = [(path, method, TokenBucket(rate, burst))
+                        for path, method, rate, burst in config.throttling]
+        self.prefix = f"/{config.stage}"
+
+    # The request: what API Gateway would send the function.
+
+    def match(self, path: str, method: str) -> tuple[Route, dict[str, str]] | None:
+        decoded = urllib.parse.unquote(path)
+        best = None
+        for route in self.config.routes:
+            if route.method not in ("ANY", method):
+                continue
+            found = route.pattern.match(decoded)
+            if found:
+                # A literal resource wins over a greedy one, as API Gateway matches.
+                rank = 0 if "{" not in route.resource else 1
+                if best is None or rank < best[0]:
+                    best = (rank, route, dict(zip(route.names, found.groups())))
+        return (best[1], best[2]) if best else None
+
+    def refill(self) -> None:
+        """Full buckets, as a stage that has had no requests (after the stage's own check)."""
+        self.buckets = [(path, method, TokenBucket(bucket.rate, int(bucket.capacity)))
+                        for path, method, bucket in self.buckets]
+
+    def throttled(self, resource: str, method: str) -> bool:
+        chosen = None
+        for path, setting_method, bucket in self.buckets:
+            resource_path = path.replace("~1", "/")
+            if resource_path in ("/*", resource) and setting_method in ("*", method):
+                specific = (resource_path != "/*") * 2 + (setting_method != "*")
+                if chosen is None or specific > chosen[0]:
+                    chosen = (specific, bucket)
+        return chosen is not None and not chosen[1].take()
+
+    def event(self, request: "Request", route: Route, parameters: dict[str, str], context: dict) -> dict:
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in request.headers:
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        query_single: dict[str, str] = {}
+        query_multi: dict[str, list[str]] = {}
+        for part in filter(None, request.query.split("&")):
+            key, _, value = part.partition("=")
+            key, value = urllib.parse.unquote(key), urllib.parse.unquote(value)
+            query_single[key] = value
+            query_multi.setdefault(key, []).append(value)
+        body = request.body
+        content_type = media_type(dict((k.lower(), v) for k, v in request.headers).get("content-type"))
+        binary = is_binary(content_type, self.config.binary_media_types)
+        if body and binary:
+            body_text: str | None = base64.b64encode(body).decode()
+        elif body:
+            body_text = body.decode("utf-8", errors="replace")
+        else:
+            body_text = None
+        return {
+            "resource": route.resource,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": query_single or None,
+            "multiValueQueryStringParameters": query_multi or None,
+            "pathParameters": parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": context["resourceId"],
+                "resourcePath": route.resource,
+                "httpMethod": request.method,
+                "extendedRequestId": context["extendedRequestId"],
+                "requestTime": context["requestTime"],
+                "path": context["path"],
+                "accountId": ACCOUNT,
+                "protocol": "HTTP/1.1",
+                "stage": self.config.stage,
+                "domainPrefix": context["domainPrefix"],
+                "requestTimeEpoch": int(context["requestTimeEpoch"]),
+                "requestId": context["requestId"],
+                "identity": {
+                    "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
+                    "caller": None, "apiKey": None, "sourceIp": request.client_ip,
+                    "principalOrgId": None, "accessKey": None, "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None, "userArn": None,
+                    "userAgent": headers.get("User-Agent") or headers.get("user-agent"), "user": None,
+                },
+                "domainName": context["domainName"],
+                "deploymentId": context["deploymentId"],
+                "apiId": API_ID,
+            },
+            "body": body_text,
+            "isBase64Encoded": bool(body_text is not None and binary),
+        }
+
+    # The answer: a gateway response, or the function's.
+
+    def gateway(self, response_type: str, context: dict, message: str, status: int | None = None) -> Answer:
+        own = GATEWAY_RESPONSE_TYPES[response_type]
+        status = status or own
+        if status is None:
+            raise ValueError(f"{response_type} needs a status")
+        entry = self.config.responses.get(response_type)
+        if entry is None:
+            entry = self.config.responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
+        if entry is not None and entry.status is not None:
+            status = entry.status
+        values = {**context, "error.message": message, "error.messageString": json.dumps(message),
+                  "error.responseType": response_type, "error.validationErrorString": ""}
+        headers = [("Content-Type", "application/json")]
+        body = json.dumps({"message": message}).encode()
+        if entry is not None:
+            if entry.templates:
+                # API Gateway picks the template for the Accept type, else application/json.
+                template = entry.templates.get("application/json") or next(iter(entry.templates.values()))
+                body = render(template, values).encode()
+            for name, value in entry.headers.items():
+                headers = [(n, v) for n, v in headers if n.lower() != name.lower()] + [(name, value)]
+        headers += [("x-amzn-RequestId", context["requestId"]), ("x-amzn-ErrorType", response_type),
+                    ("x-amz-apigw-id", context["extendedRequestId"])]
+        return Answer(status, headers, body)
+
+    def answer_from(self, outcome: Outcome, accept: str | None, context: dict) -> Answer:
+        failed = "Internal server error"
+        if outcome.kind == "caller-timeout":
+            return self.gateway("INTEGRATION_TIMEOUT", context, "Endpoint request timed out")
+        if outcome.kind != "response":
+            # Lambda reports the failure to API Gateway, which answers 502 itself.
+            sys.stderr.write(f"stage: {context['requestId']}: the function failed: {outcome.kind} "
+                             f"{outcome.detail or outcome.payload[:300].decode(errors='replace')}\n")
+            return self.gateway("DEFAULT_5XX", context, failed, status=502)
+        if len(outcome.payload) > MAX_INVOKE_PAYLOAD:
+            sys.stderr.write(f"stage: {context['requestId']}: the function's answer is over Lambda's 6 MB\n")
+            return self.gateway("DEFAULT_5XX", context, failed, status=502)
+        try:
+            answer = self.proxy_response(json.loads(outcome.payload), accept)
+        except (ValueError, TypeError) as error:
+            sys.stderr.write(f"stage: {context['requestId']}: Malformed Lambda proxy response: {error}\n")
+            return self.gateway("DEFAULT_5XX", context, failed, status=502)
+        answer.headers += [("x-amzn-RequestId", context["requestId"]),
+                           ("x-amz-apigw-id", context["extendedRequestId"]),
+                           ("X-Amzn-Trace-Id", context["xrayTraceId"])]
+        return answer
+
+    def proxy_response(self, payload: Any, accept: str | None) -> Answer:
+        """The function's REST v1 proxy response as API Gateway sends it on
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html,
+        "Output format of a Lambda function for proxy integration")."""
+        if not isinstance(payload, dict):
+            raise ValueError("the answer is not a JSON object")
+        status = payload.get("statusCode")
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"statusCode {status!r} is not an HTTP status code")
+        single = payload.get("headers") or {}
+        multi = payload.get("multiValueHeaders") or {}
+        if not isinstance(single, dict) or not isinstance(multi, dict):
+            raise ValueError("headers and multiValueHeaders must be objects")
+        merged: dict[str, list[str]] = {}
+        for name, value in single.items():
+            if isinstance(value, (dict, list)):
+                raise ValueError(f"header {name} is not a string")
+            merged[name] = [str(value)]
+        for name, values in multi.items():
+            if not isinstance(values, list):
+                raise ValueError(f"multiValueHeaders {name} is not a list")
+            # A header in both: only multiValueHeaders' values are sent.
+            merged[name] = [str(v) for v in values]
+        body = payload.get("body")
+        if body is not None and not isinstance(body, str):
+            raise ValueError("body is not a string")
+        encoded = payload.get("isBase64Encoded", False)
+        if not isinstance(encoded, bool):
+            raise ValueError("isBase64Encoded is not a boolean")
+        data = (body or "").encode()
+        # The request's first Accept type decides whether a base64 body is decoded.
+        first_accept = media_type((accept or "").split(",", 1)[0])
+        if encoded and body and is_binary(first_accept, self.config.binary_media_types):
+            try:
+                data = base64.b64decode(body, validate=True)
+            except ValueError:
+                raise ValueError("the body is marked base64 but is not") from None
+        headers: list[tuple[str, str]] = []
+        for name, values in merged.items():
+            lower = name.lower()
+            if lower in DROPPED:
+                continue
+            target = f"x-amzn-Remapped-{name}" if lower in REMAPPED else name
+            headers += [(target, v) for v in values]
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+        return Answer(status, headers, data)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # after the stage, still percent-encoded; "/" at least
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    client_ip: str
+
+
+def request_context(stage: Stage, full_path: str, method: str, host: str) -> dict[str, str]:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    request_id = str(uuid.uuid4())
+    return {
+        "requestId": request_id,
+        "extendedRequestId": base64.b64encode(secrets.token_bytes(12)).decode()[:16],
+        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": str(int(now.timestamp() * 1000)),
+        "path": full_path,
+        "stage": stage.config.stage,
+        "httpMethod": method,
+        "domainName": host.split(":", 1)[0] if host else "127.0.0.1",
+        "domainPrefix": (host.split(".", 1)[0] if host else "127").split(":", 1)[0],
+        "apiId": API_ID,
+        "accountId": ACCOUNT,
+        "resourceId": "localres",
+        "deploymentId": "localdep",
+        "protocol": "HTTP/1.1",
+        "xrayTraceId": f"Root=1-{int(now.timestamp()):08x}-{secrets.token_hex(12)}",
+        "identity.sourceIp": "127.0.0.1",
+    }
+
+
+def make_handler(stage: Stage):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "items-api-stage"
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002
+            if os.environ.get("STAGE_ACCESS_LOG"):
+                super().log_message(format, *args)
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            # API Gateway sends Date, not a Server header of its own.
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Date", self.date_time_string())
+
+        def __getattr__(self, name: str):
+            if name.startswith("do_"):
+                return self.dispatch
+            raise AttributeError(name)
+
+        def send(self, answer: Answer, head_only: bool = False) -> None:
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if not head_only:
+                self.wfile.write(answer.body)
+
+        def read_body(self) -> bytes | None:
+            """The body, or None when it is over API Gateway's payload limit."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks, size = [], 0
+                while True:
+                    line = self.rfile.readline(1024)
+                    length = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                    if length == 0:
+                        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                            pass
+                        break
+                    size += length
+                    data = self.rfile.read(length)
+                    self.rfile.readline(1024)
+                    if size <= MAX_PAYLOAD:
+                        chunks.append(data)
+                return b"".join(chunks) if size <= MAX_PAYLOAD else None
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_PAYLOAD:
+                # Read what is sent (so the client gets the answer, not a reset), up to
+                # 16 MB more; past that the connection is closed.
+                remaining = length
+                while remaining > 0 and remaining <= length and length - remaining < MAX_PAYLOAD + (16 << 20):
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                if remaining > 0:
+                    self.close_connection = True
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def dispatch(self) -> None:
+            target = urllib.parse.urlsplit(self.path)
+            raw_path, query = target.path or "/", target.query
+            method = self.command
+            host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+            context = request_context(stage, raw_path, method, host)
+            body = self.read_body()
+            head_only = method == "HEAD"
+            if raw_path != stage.prefix and not raw_path.startswith(stage.prefix + "/"):
+                # No stage of that name: API Gateway answers before any stage's settings.
+                return self.send(Answer(403, [("Content-Type", "application/json"),
+                                              ("x-amzn-RequestId", context["requestId"]),
+                                              ("x-amzn-ErrorType", "ForbiddenException")],
+                                        b'{"message":"Forbidden"}'), head_only)
+            path = raw_path[len(stage.prefix):] or "/"
+            found = stage.match(path, method) if method in METHODS else None
+            if found is None:
+                return self.send(stage.gateway("MISSING_AUTHENTICATION_TOKEN", context,
+                                               "Missing Authentication Token"), head_only)
+            route, parameters = found
+            context["resourcePath"] = route.resource
+            if stage.throttled(route.resource, method):
+                return self.send(stage.gateway("THROTTLED", context, "Too Many Requests"), head_only)
+            if body is None:
+                return self.send(stage.gateway("REQUEST_TOO_LARGE", context, "Request Too Long"), head_only)
+            headers = [(n, v) for n, v in self.headers.items()]
+            lower = {n.lower() for n, _ in headers}
+            # What API Gateway adds; X-Forwarded-Proto says what this front speaks.
+            headers += [(n, v) for n, v in (
+                ("X-Forwarded-For", self.client_address[0]),
+                ("X-Forwarded-Port", str(self.server.server_address[1])),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Amzn-Trace-Id", context["xrayTraceId"]),
+            ) if n.lower() not in lower]
+            request = Request(method, path, query, headers, body, self.client_address[0])
+            event = json.dumps(stage.event(request, route, parameters, context)).encode()
+            if len(event) > MAX_INVOKE_PAYLOAD:
+                sys.stderr.write(f"stage: {context['requestId']}: the event is over Lambda's 6 MB\n")
+                return self.send(stage.gateway("DEFAULT_5XX", context, "Internal server error", status=502),
+                                 head_only)
+            outcome = stage.function.invoke(event, wait_limit_s=stage.integration_timeout_s)
+            self.send(stage.answer_from(outcome, self.headers.get("Accept"), context), head_only)
+
+    return Handler
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+# --- the function --------------------------------------------------------------------------
+
+def bootstrap_from(package: Path, directory: Path) -> Path:
+    """Takes `bootstrap` out of the package zip into `directory` (as /var/task), with
+    the mode the zip gives it."""
+    with zipfile.ZipFile(package) as archive:
+        for info in archive.infolist():
+            extracted = Path(archive.extract(info, directory))
+            mode = info.external_attr >> 16 & 0o777
+            if mode:
+                extracted.chmod(mode)
+    bootstrap = directory / "bootstrap"
+    if not bootstrap.exists():
+        raise StageError(f"{package} has no bootstrap at its root")
+    return bootstrap
+
+
+def function_command(binary: Path) -> list[str]:
+    """How to run `binary` here: directly, or under qemu-user when it is an aarch64
+    ELF on another machine. A file Lambda could not execute is not run."""
+    if not os.access(binary, os.X_OK):
+        return [str(binary)]  # fails to start, as Lambda's Runtime.InvalidEntrypoint
+    head = binary.read_bytes()[:20]
+    machine = int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else None
+    if machine == 0xB7 and platform.machine() not in ("aarch64", "arm64"):
+        qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
+        if qemu is None or not QEMU_SYSROOT.is_dir():
+            raise StageError("running the arm64 package needs qemu-user: apt-get install qemu-user-static "
+                             "libc6-arm64-cross (make setup does)")
+        return [qemu, "-L", str(QEMU_SYSROOT), str(binary)]
+    return [str(binary)]
+
+
+def generated_secret(spec: dict) -> str:
+    """A value as GenerateSecretString makes one (length, punctuation excluded or not)."""
+    generate = spec.get("GenerateSecretString") or {}
+    alphabet = string.ascii_letters + string.digits
+    if not generate.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-./:;<=>?@[]^_{|}~"
+    return "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+
+
+def create_stores(config: StageConfig, moto: Moto, token: str | None) -> str:
+    """The template's tables and secrets on moto; returns the token (the value of the
+    secret, the one secret this template has)."""
+    dynamodb = moto.client("dynamodb")
+    resolver = config.resolver
+    for logical, props in config.tables.items():
+        props = resolver.value(copy.deepcopy(props))
+        table = resolver.physical[logical]
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if arguments["BillingMode"] == "PROVISIONED":
+            arguments["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        for index in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(index):
+                arguments[index] = props[index]
+        dynamodb.create_table(**arguments)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+    manager = moto.client("secretsmanager")
+    value = token
+    for logical, props in config.secrets_.items():
+        value = token or generated_secret(props)
+        created = manager.create_secret(Name=f"{logical}-{secrets.token_hex(6)}", SecretString=value)
+        resolver.physical[logical] = created["ARN"]
+    return value or ""
+
+
+def function_environment(config: StageConfig, moto: Moto, task_root: Path, extra: dict[str, str]) -> dict:
+    """The template's variables (resolved now the stores exist), what Lambda sets for a
+    provided.al2023 function, and what reaches the emulated AWS."""
+    variables = config.resolver.value(copy.deepcopy(
+        config.resolver.template["Resources"][config.function_logical].get("Properties", {})
+        .get("Environment", {}).get("Variables", {})))
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    lambda_env = {
+        "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "1",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.date.today():%Y/%m/%d}/[1]{secrets.token_hex(16)}",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_provided.al2023",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "LAMBDA_TASK_ROOT": str(task_root), "LAMBDA_RUNTIME_DIR": str(task_root),
+        "_HANDLER": "bootstrap", "TZ": ":UTC",
+    }
+    if config.log_level:  # LoggingConfig: Lambda's advanced logging controls
+        lambda_env.update(AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL=config.log_level)
+    return {**keep, **lambda_env, **moto.client_env(), **{k: str(v) for k, v in variables.items()}, **extra}
+
+
+# --- the command ---------------------------------------------------------------------------
+
+class LocalStage:
+    """Everything `make stage` runs, started and stopped together (a context manager)."""
+
+    def __init__(self, *, template: Path = TEMPLATE, package: Path = PACKAGE, binary: Path | None = None,
+                 port: int = 0, overrides: dict[str, str] | None = None, token: str | None = None,
+                 function_env: dict[str, str] | None = None, function_log=None,
+                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, stack: str = "items-api-stage") -> None:
+        self.template, self.package, self.binary = template, package, binary
+        self.port, self.token = port, token
+        self.overrides = overrides or {}
+        self.function_env = function_env or {}
+        self.function_log = function_log
+        self.integration_timeout_s = integration_timeout_s
+        self.stack = stack
+        self.moto: Moto | None = None
+        self.environment: ExecutionEnvironment | None = None
+        self.server: Server | None = None
+        self.tmp = tempfile.TemporaryDirectory(prefix="items-api-stage-")
+
+    def __enter__(self) -> "LocalStage":
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start(self) -> None:
+        tmp = Path(self.tmp.name)
+        template = load_template(self.template)
+        config = read_stage(template, Resolver(template, self.stack, self.overrides))
+        task_root = tmp / "task"
+        task_root.mkdir()
+        if self.binary is not None:
+            bootstrap = self.binary.resolve()
+        else:
+            if not self.package.exists():
+                raise StageError(f"no package at {self.package}: run make package (or give --binary)")
+            bootstrap = bootstrap_from(self.package, task_root)
+        command = function_command(bootstrap)
+        (tmp / "moto").mkdir()
+        self.moto = Moto(tmp / "moto")
+        self.token = create_stores(config, self.moto, self.token)
+        env = function_environment(config, self.moto, task_root, self.function_env)
+        self.config = config
+        self.environment = ExecutionEnvironment(
+            command, env, task_root, timeout_s=config.timeout_s, output=self.function_log,
+            function_arn=config.resolver.attributes[(config.function_logical, "Arn")] + ":live")
+        stage = Stage(config, self.environment, self.integration_timeout_s)
+        self.stage = stage
+        self.server = Server(("127.0.0.1", self.port), make_handler(stage))
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/{config.stage}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        if self.environment is not None:
+            self.environment.close()
+            self.environment = None
+        if self.moto is not None:
+            self.moto.close()
+            self.moto = None
+        self.tmp.cleanup()
+
+
+def wait_answering(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                if response.status == 200:
+                    return
+        except OSError as error:  # an HTTPError is one too
+            last = error
+        time.sleep(0.2)
+    raise StageError(f"the stage did not answer 200 at {url} within {timeout:.0f} s: {last}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Environment: STAGE_PORT, STAGE_BINARY, STAGE_TOKEN, STAGE_INTEGRATION_TIMEOUT_S "
+               "(the options' defaults), STAGE_ACCESS_LOG=1 (log each request).")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STAGE_PORT", "3000")),
+                        help="port on 127.0.0.1 (STAGE_PORT, default 3000; 0 for any free port)")
+    parser.add_argument("--template", type=Path, default=TEMPLATE)
+    parser.add_argument("--package", type=Path, default=PACKAGE,
+                        help="the package zip whose bootstrap runs (default: make package's)")
+    parser.add_argument("--binary", type=Path, default=os.environ.get("STAGE_BINARY") or None,
+                        help="run this build instead of the package's bootstrap (STAGE_BINARY)")
+    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="a template parameter, as sam deploy --parameter-overrides (repeatable)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra variable for the function, as sam local --env-vars (repeatable)")
+    parser.add_argument("--token", default=os.environ.get("STAGE_TOKEN") or None,
+                        help="the token's value in Secrets Manager (STAGE_TOKEN; default: generated)")
+    parser.add_argument("--integration-timeout", type=float,
+                        default=float(os.environ.get("STAGE_INTEGRATION_TIMEOUT_S", INTEGRATION_TIMEOUT_S)),
+                        help="seconds API Gateway waits for the function (STAGE_INTEGRATION_TIMEOUT_S, "
+                             "default 29, API Gateway's)")
+    parser.add_argument("--function-log", type=Path, help="the function's output (default: this terminal)")
+    args = parser.parse_args()
+    overrides = dict(p.split("=", 1) for p in args.parameter)
+    extra_env = dict(p.split("=", 1) for p in args.env)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    log = args.function_log.open("ab") if args.function_log else None
+    try:
+        with LocalStage(template=args.template, package=args.package, binary=args.binary, port=args.port,
+                        overrides=overrides, token=args.token, function_env=extra_env, function_log=log,
+                        integration_timeout_s=args.integration_timeout) as stage:
+            what = f"{args.binary}" if args.binary else f"the arm64 bootstrap of {args.package.name}"
+            print(f"== stage: {what} behind stage {stage.config.stage} of {args.template.name}; "
+                  "one execution environment (requests queue)", flush=True)
+            wait_answering(f"{stage.url}/api/health")
+            stage.stage.refill()
+            print(f"stage: {stage.url}", flush=True)
+            print(f"token: {stage.token}", flush=True)
+            while not stopping.wait(0.5):
+                pass
+            print("== stage: stopping", flush=True)
+    except StageError as error:
+        print(f"stage: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if log is not None:
+            log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
