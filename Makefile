@@ -87,7 +87,7 @@ contract-lambda: ## Contract tests through the local Lambda emulation (cargo lam
 contract-stage: ## Contract tests through the local stage: in full through an x86_64 build, bounded through the arm64 package (make package first)
 	$(CARGO) build --quiet --bin items-api
 	ITEMS_API_BIN=target/debug/items-api contract-tests/run.sh --stage
-	contract-tests/run.sh --stage --max-examples $(or $(STAGE_MAX_EXAMPLES),10)
+	contract-tests/run.sh --stage --max-examples $(or $(STAGE_MAX_EXAMPLES),25)
 
 contract-self-test: ## Prove the contract tests fail on a broken handler
 	contract-tests/self-test.sh

@@ -10,7 +10,7 @@
 #                                         package under qemu behind the REST API stage
 #                                         template.yaml configures, DynamoDB and Secrets
 #                                         Manager on moto over TLS; ITEMS_API_BIN runs
-#                                         another build (an x86_64 one is ~10x faster)
+#                                         another build (an x86_64 one answers ~2.4x faster)
 #   contract-tests/run.sh URL             a deployed stage, e.g.
 #                                         https://abc.execute-api.eu-west-1.amazonaws.com/prod;
 #                                         the token comes from API_TOKEN, or from the stack's

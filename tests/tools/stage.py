@@ -735,6 +735,9 @@ def make_handler(stage: Stage):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "items-api-stage"
+        # Headers and body leave at once: with Nagle's algorithm the body waited for the
+        # client's delayed ACK, 40 ms a request (make bench-stage).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002
             if os.environ.get("STAGE_ACCESS_LOG"):
