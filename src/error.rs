@@ -456,7 +456,10 @@ pub struct HeadersTooLarge(#[allow(dead_code)] Problem);
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
-    headers(("WWW-Authenticate" = String, description = "Always `Bearer realm=\"items-api\"`.")),
+    headers(
+        ("WWW-Authenticate" = String, description = "Always `Bearer realm=\"items-api\"`, except behind an API Gateway REST API (a stage deployed with template.yaml), which renames it `x-amzn-Remapped-WWW-Authenticate`."),
+        ("x-amzn-Remapped-WWW-Authenticate" = String, description = "On a stage deployed with template.yaml: the `WWW-Authenticate` challenge, renamed by API Gateway.")
+    ),
     example = json!({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "This operation needs a valid bearer token in the Authorization header.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
 )]
 pub struct Unauthorized(#[allow(dead_code)] Problem);

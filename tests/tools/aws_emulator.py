@@ -72,6 +72,15 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
+def _stop_with_parent() -> None:
+    """In a child before it runs: SIGTERM when the process that started it dies, even
+    by SIGKILL (Linux PR_SET_PDEATHSIG), so the emulator never outlives its user. Tied
+    to the starting thread: Moto is started from the main thread."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class Moto:
     """moto on 127.0.0.1 behind a local TLS endpoint, in `directory` (certificates and
     stunnel's configuration go there); `close()` stops both processes."""
@@ -83,7 +92,8 @@ class Moto:
         self.secrets_endpoint = f"https://localhost:{self.port}"
         self.processes = [subprocess.Popen(
             [str(PY / "bin" / "python"), str(HERE / "moto_keepalive.py"), str(moto_port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_stop_with_parent)]
         stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
         if stunnel is None:
             stop(self.processes[0])
@@ -94,8 +104,8 @@ class Moto:
             "socket = l:TCP_NODELAY=1", "socket = r:TCP_NODELAY=1",
             "[moto]", f"accept = 127.0.0.1:{self.port}", f"connect = 127.0.0.1:{moto_port}",
             f"cert = {cert}", f"key = {key}", ""]))
-        self.processes.append(subprocess.Popen([stunnel, str(config)],
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.processes.append(subprocess.Popen([stunnel, str(config)], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL, preexec_fn=_stop_with_parent))
         deadline = time.monotonic() + 60
         while True:
             try:

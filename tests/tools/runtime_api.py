@@ -49,6 +49,9 @@ class Invocation:
 
     event: bytes
     deadline_s: float = 30.0
+    # X-Ray's trace header for this invocation (Lambda-Runtime-Trace-Id); a fixed,
+    # unsampled one when the caller has none.
+    trace_id: str | None = None
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # "response" (payload: the function's bytes), "error" (payload: its error document)
     outcome: str | None = None
@@ -129,7 +132,7 @@ class RuntimeApi:
                     "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
                     "Lambda-Runtime-Deadline-Ms": str(deadline),
                     "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
-                    "Lambda-Runtime-Trace-Id": TRACE_ID,
+                    "Lambda-Runtime-Trace-Id": invocation.trace_id or TRACE_ID,
                 })
 
             def do_POST(self) -> None:
@@ -271,17 +274,20 @@ class ExecutionEnvironment:
         self.api = RuntimeApi(function_arn)
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
+        self.closed = False
         self.starts = 0  # cold starts so far (for the stage's log and its tests)
 
     def _start(self) -> Outcome | None:
         """Starts a fresh process; None once it asks for its first event."""
+        if self.closed:
+            return Outcome("closed", detail="the execution environment is shut down")
         self.api.new_generation()
         self.starts += 1
         env = {**self.env, "AWS_LAMBDA_RUNTIME_API": self.api.address}
         try:
-            self.process = subprocess.Popen(self.command, env=env, cwd=self.cwd,
-                                            stdout=self.output, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            process = self.process = subprocess.Popen(self.command, env=env, cwd=self.cwd,
+                                                      stdout=self.output, stderr=subprocess.STDOUT,
+                                                      start_new_session=True)
         except OSError as error:  # not executable, wrong format, missing
             self.process = None
             return Outcome("start-error", detail=f"Runtime.InvalidEntrypoint: {error}")
@@ -295,10 +301,12 @@ class ExecutionEnvironment:
                 return Outcome("init-error", detail=f"Runtime.InitError: {detail}")
             if "next" in kinds:
                 return None
-            if self.process.poll() is not None:
-                code = self.process.returncode
+            if process.poll() is not None:
                 self.process = None
-                return Outcome("exit", detail=f"Runtime.ExitError: the process exited ({code}) during Init")
+                if self.closed:
+                    return Outcome("closed", detail="the execution environment is shut down")
+                return Outcome("exit", detail=f"Runtime.ExitError: the process exited ({process.returncode}) "
+                                              "during Init")
             time.sleep(0.002)
         self._stop()
         return Outcome("timeout", detail=f"Init did not finish within {self.init_timeout_s:g} s")
@@ -308,35 +316,51 @@ class ExecutionEnvironment:
         if process is not None:
             stop(process, timeout=2)
 
-    def invoke(self, event: bytes, wait_limit_s: float | None = None) -> Outcome:
+    def invoke(self, event: bytes, wait_limit_s: float | None = None, trace_id: str | None = None) -> Outcome:
         """Hands `event` to the function and waits for its answer, at most the function's
-        timeout (or `wait_limit_s`, the caller's own limit, if shorter: the caller gives
-        up, the function goes on, as API Gateway's integration timeout behaves)."""
-        with self.lock:
-            if self.process is None or self.process.poll() is not None:
+        timeout; or `wait_limit_s`, the caller's own limit, when that comes first: it
+        counts from the call, so time queued behind other invocations and a cold start's
+        Init count too (as API Gateway's integration timeout does), and the caller gives
+        up while the function would go on."""
+        caller_deadline = None if wait_limit_s is None else time.monotonic() + wait_limit_s
+        queued = self.lock.acquire(timeout=-1 if caller_deadline is None
+                                   else max(0.0, caller_deadline - time.monotonic()))
+        if not queued:
+            return Outcome("caller-timeout", detail=f"no answer within {wait_limit_s:g} s (queued)")
+        try:
+            if self.closed:
+                return Outcome("closed", detail="the execution environment is shut down")
+            process = self.process
+            if process is None or process.poll() is not None:
                 failed = self._start()
                 if failed is not None:
                     return failed
-            invocation = self.api.submit(Invocation(event, deadline_s=self.timeout_s))
-            limit = self.timeout_s if wait_limit_s is None else min(self.timeout_s, wait_limit_s)
-            deadline = time.monotonic() + limit
+                process = self.process
+            invocation = self.api.submit(Invocation(event, deadline_s=self.timeout_s, trace_id=trace_id))
+            function_deadline = time.monotonic() + self.timeout_s
             while not invocation.done.wait(0.005):
-                if self.process.poll() is not None:
-                    code = self.process.returncode
+                if self.closed:
+                    return Outcome("closed", detail="the execution environment is shut down")
+                if process.poll() is not None:
                     self.process = None
-                    return Outcome("exit", detail=f"Runtime.ExitError: the process exited ({code})")
-                if time.monotonic() >= deadline:
-                    if limit < self.timeout_s:
-                        # The caller stops waiting; Lambda lets the function run on to its
-                        # own timeout, which the next invocation's wait would include. The
-                        # environment is replaced now so the next caller is not charged.
-                        self._stop()
-                        return Outcome("caller-timeout", detail=f"no answer within {limit:g} s")
+                    return Outcome("exit", detail=f"Runtime.ExitError: the process exited ({process.returncode})")
+                now = time.monotonic()
+                if caller_deadline is not None and now >= caller_deadline and caller_deadline < function_deadline:
+                    # The caller stops waiting; Lambda would let the function run on to
+                    # its own timeout, which the next invocation would wait for. The
+                    # environment is replaced now so the next caller is not charged.
+                    self._stop()
+                    return Outcome("caller-timeout", detail=f"no answer within {wait_limit_s:g} s")
+                if now >= function_deadline:
                     self._stop()
                     return Outcome("timeout", detail=f"Task timed out after {self.timeout_s:.2f} seconds")
             return Outcome(invocation.outcome or "error", invocation.payload)
+        finally:
+            self.lock.release()
 
     def close(self) -> None:
-        # Not under the lock: an invocation in flight ends with the process.
+        """Stops the function; invocations in flight or queued end as "closed" and no
+        new process starts. Not under the lock: an invocation in flight holds it."""
+        self.closed = True
         self._stop()
         self.api.close()

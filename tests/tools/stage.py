@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import copy
 import datetime
 import json
@@ -137,11 +138,25 @@ DOCUMENTED_CONTEXT = {
     "requestTime", "requestTimeEpoch", "resourceId", "resourcePath", "stage",
     "wafResponseCode", "webaclArn", "xrayTraceId",
 }
+# x-amzn-ErrorType of API Gateway's own answers, where captured answers show it; the
+# other types are sent without one rather than with a guess.
+ERROR_TYPES = {
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    "DEFAULT_5XX": "InternalServerErrorException",
+    "INTEGRATION_TIMEOUT": "InternalServerErrorException",
+    "INTEGRATION_FAILURE": "InternalServerErrorException",
+}
+# How long the front waits for a client's next bytes before closing its connection.
+CLIENT_TIMEOUT_S = 30.0
 VARIABLE = re.compile(r"\$!?\{?(context|stageVariables|input|util|method)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}?")
 
 # Response headers API Gateway renames to x-amzn-Remapped-NAME, and those it drops
-# ("Amazon API Gateway important notes": REST APIs, Lambda proxy integrations).
-REMAPPED = {"authorization", "connection", "content-md5", "date", "server"}
+# ("Amazon API Gateway important notes" and "known issues": REST APIs, Lambda proxy
+# integrations). WWW-Authenticate is among them, so a browser never pops up a login
+# dialog: clients of a deployed stage find the service's challenge as
+# x-amzn-Remapped-WWW-Authenticate.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html
+REMAPPED = {"authorization", "connection", "content-md5", "date", "server", "www-authenticate"}
 DROPPED = {"content-length", "transfer-encoding", "trailer", "upgrade", "keep-alive"}
 
 
@@ -508,6 +523,25 @@ class Stage:
         self.buckets = [(path, method, TokenBucket(rate, burst))
                         for path, method, rate, burst in config.throttling]
         self.prefix = f"/{config.stage}"
+        self.busy = 0  # requests handed to the function and not yet answered
+        self.idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def in_flight(self):
+        """Counts a request from its invocation to its answer, for a clean stop."""
+        with self.idle:
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self.idle:
+                self.busy -= 1
+                self.idle.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Waits until every request in flight has its answer (at most `timeout`)."""
+        with self.idle:
+            self.idle.wait_for(lambda: self.busy == 0, timeout)
 
     # The request: what API Gateway would send the function.
 
@@ -623,8 +657,9 @@ class Stage:
                 body = render(template, values).encode()
             for name, value in entry.headers.items():
                 headers = [(n, v) for n, v in headers if n.lower() != name.lower()] + [(name, value)]
-        headers += [("x-amzn-RequestId", context["requestId"]), ("x-amzn-ErrorType", response_type),
-                    ("x-amz-apigw-id", context["extendedRequestId"])]
+        headers += [("x-amzn-RequestId", context["requestId"]), ("x-amz-apigw-id", context["extendedRequestId"])]
+        if response_type in ERROR_TYPES:
+            headers.append(("x-amzn-ErrorType", ERROR_TYPES[response_type]))
         return Answer(status, headers, body)
 
     def answer_from(self, outcome: Outcome, accept: str | None, context: dict) -> Answer:
@@ -738,6 +773,7 @@ def make_handler(stage: Stage):
         # Headers and body leave at once: with Nagle's algorithm the body waited for the
         # client's delayed ACK, 40 ms a request (make bench-stage).
         disable_nagle_algorithm = True
+        timeout = CLIENT_TIMEOUT_S  # a client that stops sending does not hold a thread
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002
             if os.environ.get("STAGE_ACCESS_LOG"):
@@ -764,12 +800,16 @@ def make_handler(stage: Stage):
                 self.wfile.write(answer.body)
 
         def read_body(self) -> bytes | None:
-            """The body, or None when it is over API Gateway's payload limit."""
+            """The body, or None when it is over API Gateway's payload limit; raises
+            ValueError when its framing is not HTTP."""
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 chunks, size = [], 0
                 while True:
                     line = self.rfile.readline(1024)
-                    length = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                    size_field = line.split(b";", 1)[0].strip()
+                    if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_field):
+                        raise ValueError(f"chunk size {size_field[:20]!r}")
+                    length = int(size_field, 16)
                     if length == 0:
                         while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                             pass
@@ -780,7 +820,10 @@ def make_handler(stage: Stage):
                     if size <= MAX_PAYLOAD:
                         chunks.append(data)
                 return b"".join(chunks) if size <= MAX_PAYLOAD else None
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = (self.headers.get("Content-Length") or "0").strip()
+            if not declared.isdigit():
+                raise ValueError(f"Content-Length {declared[:20]!r}")
+            length = int(declared)
             if length > MAX_PAYLOAD:
                 # Read what is sent (so the client gets the answer, not a reset), up to
                 # 16 MB more; past that the connection is closed.
@@ -801,8 +844,16 @@ def make_handler(stage: Stage):
             method = self.command
             host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
             context = request_context(stage, raw_path, method, host)
-            body = self.read_body()
             head_only = method == "HEAD"
+            try:
+                body = self.read_body()
+            except ValueError as error:
+                # Unreadable framing: API Gateway's front answers before any stage.
+                sys.stderr.write(f"stage: {context['requestId']}: a request with a malformed body: {error}\n")
+                self.close_connection = True
+                return self.send(Answer(400, [("Content-Type", "application/json"),
+                                              ("x-amzn-RequestId", context["requestId"])],
+                                        b'{"message":"Bad Request"}'), head_only)
             if raw_path != stage.prefix and not raw_path.startswith(stage.prefix + "/"):
                 # No stage of that name: API Gateway answers before any stage's settings.
                 return self.send(Answer(403, [("Content-Type", "application/json"),
@@ -820,23 +871,29 @@ def make_handler(stage: Stage):
                 return self.send(stage.gateway("THROTTLED", context, "Too Many Requests"), head_only)
             if body is None:
                 return self.send(stage.gateway("REQUEST_TOO_LARGE", context, "Request Too Long"), head_only)
-            headers = [(n, v) for n, v in self.headers.items()]
-            lower = {n.lower() for n, _ in headers}
-            # What API Gateway adds; X-Forwarded-Proto says what this front speaks.
-            headers += [(n, v) for n, v in (
-                ("X-Forwarded-For", self.client_address[0]),
+            # What API Gateway sets itself: the client's address appended to any
+            # X-Forwarded-For, the port and protocol it was reached on (this front speaks
+            # HTTP), and the request's trace header.
+            forwarded_for = ", ".join(self.headers.get_all("X-Forwarded-For") or [])
+            own = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-amzn-trace-id"}
+            headers = [(n, v) for n, v in self.headers.items() if n.lower() not in own]
+            headers += [
+                ("X-Forwarded-For", f"{forwarded_for}, {self.client_address[0]}" if forwarded_for
+                 else self.client_address[0]),
                 ("X-Forwarded-Port", str(self.server.server_address[1])),
                 ("X-Forwarded-Proto", "http"),
                 ("X-Amzn-Trace-Id", context["xrayTraceId"]),
-            ) if n.lower() not in lower]
+            ]
             request = Request(method, path, query, headers, body, self.client_address[0])
             event = json.dumps(stage.event(request, route, parameters, context)).encode()
             if len(event) > MAX_INVOKE_PAYLOAD:
                 sys.stderr.write(f"stage: {context['requestId']}: the event is over Lambda's 6 MB\n")
                 return self.send(stage.gateway("DEFAULT_5XX", context, "Internal server error", status=502),
                                  head_only)
-            outcome = stage.function.invoke(event, wait_limit_s=stage.integration_timeout_s)
-            self.send(stage.answer_from(outcome, self.headers.get("Accept"), context), head_only)
+            with stage.in_flight():
+                outcome = stage.function.invoke(event, wait_limit_s=stage.integration_timeout_s,
+                                                trace_id=f"{context['xrayTraceId']};Sampled=1")
+                self.send(stage.answer_from(outcome, self.headers.get("Accept"), context), head_only)
 
     return Handler
 
@@ -960,6 +1017,7 @@ class LocalStage:
         self.integration_timeout_s = integration_timeout_s
         self.stack = stack
         self.moto: Moto | None = None
+        self.stage: Stage | None = None
         self.environment: ExecutionEnvironment | None = None
         self.server: Server | None = None
         self.tmp = tempfile.TemporaryDirectory(prefix="items-api-stage-")
@@ -988,6 +1046,12 @@ class LocalStage:
                 raise StageError(f"no package at {self.package}: run make package (or give --binary)")
             bootstrap = bootstrap_from(self.package, task_root)
         command = function_command(bootstrap)
+        # The port first: a port in use is said before anything is started.
+        try:
+            self.server = Server(("127.0.0.1", self.port), make_handler(None))
+        except OSError as error:
+            raise StageError(f"cannot listen on 127.0.0.1:{self.port}: {error.strerror} "
+                             "(STAGE_PORT or --port chooses another)") from None
         (tmp / "moto").mkdir()
         self.moto = Moto(tmp / "moto")
         self.token = create_stores(config, self.moto, self.token)
@@ -998,19 +1062,25 @@ class LocalStage:
             function_arn=config.resolver.attributes[(config.function_logical, "Arn")] + ":live")
         stage = Stage(config, self.environment, self.integration_timeout_s)
         self.stage = stage
-        self.server = Server(("127.0.0.1", self.port), make_handler(stage))
+        self.server.RequestHandlerClass = make_handler(stage)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/{config.stage}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        """Stops taking requests, ends the function (requests in flight get their 502),
+        waits for their answers, then stops the stores."""
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+            if self.stage is not None:
+                self.server.shutdown()
         if self.environment is not None:
             self.environment.close()
             self.environment = None
+        if self.stage is not None:
+            self.stage.drain(timeout=5)
+        if self.server is not None:
+            self.server.server_close()
+            self.server = None
         if self.moto is not None:
             self.moto.close()
             self.moto = None
