@@ -215,9 +215,26 @@ pub struct Config {
     pub redoc_script_integrity: Option<String>,
 
     /// On Lambda: ARN of the AWS Secrets Manager secret that holds the bearer token,
-    /// read when a write first needs it, then kept (takes the place of API_TOKEN).
+    /// read when a write first needs it, then kept for TOKEN_CACHE_TTL_S (takes the
+    /// place of API_TOKEN).
     #[arg(long, env = "API_TOKEN_SECRET_ARN", global = true)]
     pub api_token_secret_arn: Option<String>,
+
+    /// How long the token read from API_TOKEN_SECRET_ARN is used before the secret is
+    /// read again, in seconds: a new secret value takes effect within it, and the old
+    /// token keeps working until then. While a re-read fails, the token read last
+    /// keeps working.
+    #[arg(long, env = "TOKEN_CACHE_TTL_S", default_value_t = DEFAULT_TOKEN_CACHE_TTL_S, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub token_cache_ttl_s: u64,
+
+    /// Shortest time between two reads of API_TOKEN_SECRET_ARN that writes with a
+    /// non-matching bearer token cause, in seconds. Such a write reads the secret
+    /// again before it is refused (the secret may have been rotated), at most this
+    /// often, so wrong tokens cannot run up Secrets Manager calls.
+    #[arg(long, env = "TOKEN_REFRESH_MIN_S", default_value_t = DEFAULT_TOKEN_REFRESH_MIN_S, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub token_refresh_min_s: u64,
 
     /// Set by Lambda: the runtime API address; when present the binary serves Lambda
     /// invocations instead of HTTP.
@@ -357,6 +374,8 @@ impl Default for Config {
             redoc_script_integrity: None,
             redoc_bundle_path: None,
             api_token_secret_arn: None,
+            token_cache_ttl_s: DEFAULT_TOKEN_CACHE_TTL_S,
+            token_refresh_min_s: DEFAULT_TOKEN_REFRESH_MIN_S,
             lambda_runtime_api: None,
             lambda_log_format: None,
             lambda_log_level: None,
@@ -398,6 +417,18 @@ const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
 const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 const DEFAULT_MAX_HEADERS: usize = 64;
+// The default of AWS's Parameters and Secrets Lambda extension (SECRETS_MANAGER_TTL,
+// https://docs.aws.amazon.com/lambda/latest/dg/with-secrets-manager.html): a rotation
+// reaches every execution environment within 5 minutes, for one GetSecretValue per
+// environment per 5 minutes of writes.
+const DEFAULT_TOKEN_CACHE_TTL_S: u64 = 300;
+// A flood of wrong tokens costs each environment at most one extra GetSecretValue per
+// 30 s: 2,880 a day ($0.015 at $0.05 per 10,000 calls), and 1,000 environments under
+// attack make 33 a second against the 10,000 a second GetSecretValue quota
+// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html).
+// A client handed a freshly rotated token is refused for at most 30 s by an environment
+// the rotation has not reached yet.
+const DEFAULT_TOKEN_REFRESH_MIN_S: u64 = 30;
 
 #[cfg(test)]
 mod tests {
@@ -433,6 +464,26 @@ mod tests {
         assert_eq!(explicit.effective_log_format(true), LogFormat::Json);
         assert_eq!(explicit.effective_log_filter(), "warn");
         assert_eq!(Config::default().effective_log_filter(), "info");
+    }
+
+    #[test]
+    fn token_refresh_defaults_are_the_clis_and_zero_is_refused() {
+        let cli = Cli::parse_from(["items-api"]);
+        assert_eq!(
+            cli.config.token_cache_ttl_s,
+            Config::default().token_cache_ttl_s
+        );
+        assert_eq!(
+            cli.config.token_refresh_min_s,
+            Config::default().token_refresh_min_s
+        );
+        // 0 would read the secret on every write, or on every wrong token.
+        for flag in ["--token-cache-ttl-s", "--token-refresh-min-s"] {
+            assert!(
+                Cli::try_parse_from(["items-api", flag, "0"]).is_err(),
+                "{flag}"
+            );
+        }
     }
 
     #[test]

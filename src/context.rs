@@ -13,6 +13,8 @@ use axum::http::{HeaderName, request::Parts};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
 /// The request id header, accepted from the client or generated, and always returned.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -75,8 +77,12 @@ impl AppState {
 
     /// The same state with writes checked against the token `source` yields, read when
     /// a write first needs it (reads never wait for it).
-    pub fn with_deferred_token(mut self, source: Box<dyn TokenSource>) -> Self {
-        self.write_token = WriteToken::Deferred(Arc::new(DeferredToken::new(source)));
+    pub fn with_deferred_token(
+        mut self,
+        source: Box<dyn TokenSource>,
+        refresh: TokenRefresh,
+    ) -> Self {
+        self.write_token = WriteToken::Deferred(Arc::new(DeferredToken::new(source, refresh)));
         self
     }
 
@@ -106,8 +112,9 @@ pub enum WriteToken {
     Open,
     /// This one, known at start-up (`API_TOKEN`).
     Known(Arc<str>),
-    /// The one a [`TokenSource`] yields, read when a write first needs it and then
-    /// kept for the life of the process (on Lambda, of the execution environment).
+    /// The one a [`TokenSource`] yields, read when a write first needs it and read
+    /// again as its [`TokenRefresh`] says, so a rotated secret takes effect without a
+    /// deploy.
     Deferred(Arc<DeferredToken>),
 }
 
@@ -128,66 +135,185 @@ pub struct TokenUnavailable {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-/// A token read once, on first use. Concurrent first writes share one read; after a
-/// failed read, writes are answered at once for [`DeferredToken::RETRY_AFTER`] instead
-/// of each calling the source again.
+/// When a deferred token is read again (`TOKEN_CACHE_TTL_S`, `TOKEN_REFRESH_MIN_S`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRefresh {
+    /// How long a token read is used before the source is read again.
+    pub ttl: Duration,
+    /// Shortest time from one read of the source to a read that a write with a
+    /// non-matching token causes.
+    pub min_interval: Duration,
+}
+
+impl TokenRefresh {
+    /// The refresh `config` sets.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            ttl: Duration::from_secs(config.token_cache_ttl_s),
+            min_interval: Duration::from_secs(config.token_refresh_min_s),
+        }
+    }
+}
+
+/// A token read on first use, read again once it is [`TokenRefresh::ttl`] old, and
+/// read early when a write presents another token (the secret may have been rotated),
+/// at most once per [`TokenRefresh::min_interval`], so wrong tokens cannot run up
+/// calls to the source.
+///
+/// Writes that need a read share one: the first read, and an early one, are awaited by
+/// all; a write whose TTL re-read is already under way uses the token read last rather
+/// than wait for it. After a failed read, writes are answered from memory for
+/// [`DeferredToken::RETRY_AFTER`] instead of each calling the source again.
+///
+/// A failed re-read keeps the token read last in use, however old: a token the source
+/// handed out is no less trusted because the source is unreachable for a while, and the
+/// alternative is refusing every write (503) until it answers. So only a failed first
+/// read makes writes answer 503; a failed re-read is logged as a warning, and a write
+/// with the old token goes on working until a read succeeds.
 #[derive(Debug)]
 pub struct DeferredToken {
     source: Box<dyn TokenSource>,
-    token: tokio::sync::OnceCell<Arc<str>>,
-    failed: std::sync::Mutex<Option<(tokio::time::Instant, String)>>,
+    refresh: TokenRefresh,
+    /// Held while the source is read.
+    reading: tokio::sync::Mutex<()>,
+    /// What the reads so far left; never held across an await.
+    reads: std::sync::Mutex<Reads>,
+}
+
+/// What a [`DeferredToken`]'s reads so far left.
+#[derive(Debug, Default)]
+struct Reads {
+    /// The token read last, and when.
+    token: Option<(Arc<str>, Instant)>,
+    /// When the source last answered, with a token or an error: early reads count
+    /// from here, so failing early reads are limited too.
+    answered: Option<Instant>,
+    /// The last failure, if none succeeded since, and its reason.
+    failed: Option<(Instant, String)>,
 }
 
 impl DeferredToken {
     /// How long a failed read is answered from memory before the source is asked again.
     pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-    fn new(source: Box<dyn TokenSource>) -> Self {
+    fn new(source: Box<dyn TokenSource>, refresh: TokenRefresh) -> Self {
         Self {
             source,
-            token: tokio::sync::OnceCell::new(),
-            failed: std::sync::Mutex::new(None),
+            refresh,
+            reading: tokio::sync::Mutex::new(()),
+            reads: std::sync::Mutex::new(Reads::default()),
         }
     }
 
-    /// The token, read from the source the first time.
+    /// The token, read from the source the first time and again once it is older than
+    /// the TTL.
     pub async fn get(&self) -> Result<Arc<str>, TokenUnavailable> {
-        if let Some(token) = self.token.get() {
-            return Ok(Arc::clone(token));
+        let ttl = self.refresh.ttl;
+        let stale = {
+            let reads = self.reads.lock().expect("never poisoned");
+            match &reads.token {
+                Some((token, at)) if at.elapsed() < ttl => return Ok(Arc::clone(token)),
+                Some((token, _)) => Some(Arc::clone(token)),
+                None => None,
+            }
+        };
+        self.read_unless(stale, |reads, now| {
+            reads
+                .token
+                .as_ref()
+                .is_some_and(|(_, at)| now.saturating_duration_since(*at) < ttl)
+        })
+        .await
+    }
+
+    /// The token to check `presented` against: [`Self::get`]'s, but when `presented`
+    /// does not match it the source is read again first, unless it answered within the
+    /// min interval. Compares in constant time for equal lengths, like the caller.
+    pub async fn expected_for(&self, presented: &str) -> Result<Arc<str>, TokenUnavailable> {
+        let token = self.get().await?;
+        if same_token(presented, &token) {
+            return Ok(token);
         }
-        // The cell lets one initializer run at a time, so writes that queued behind a
-        // failing read find its failure here instead of each asking the source again.
-        self.token
-            .get_or_try_init(|| async {
-                let recent = self
-                    .failed
-                    .lock()
-                    .expect("never poisoned")
-                    .as_ref()
-                    .filter(|(at, _)| at.elapsed() < Self::RETRY_AFTER)
-                    .map(|(_, why)| why.clone());
-                if let Some(why) = recent {
+        let min_interval = self.refresh.min_interval;
+        self.read_unless(None, |reads, now| {
+            reads
+                .answered
+                .is_some_and(|at| now.saturating_duration_since(at) < min_interval)
+        })
+        .await
+    }
+
+    /// Reads the source, one caller at a time, unless `enough` says what the reads
+    /// so far left will do, or a read failed within [`Self::RETRY_AFTER`]. Both are
+    /// checked on the caller's turn, so callers that queued behind a read use its
+    /// answer. With a `stale` token a caller does not queue: it uses that one.
+    async fn read_unless(
+        &self,
+        stale: Option<Arc<str>>,
+        enough: impl Fn(&Reads, Instant) -> bool,
+    ) -> Result<Arc<str>, TokenUnavailable> {
+        let _turn = match (self.reading.try_lock(), stale) {
+            (Ok(turn), _) => turn,
+            (Err(_), Some(stale)) => return Ok(stale),
+            (Err(_), None) => self.reading.lock().await,
+        };
+        {
+            let reads = self.reads.lock().expect("never poisoned");
+            let now = Instant::now();
+            let failed = reads
+                .failed
+                .as_ref()
+                .filter(|(at, _)| now.saturating_duration_since(*at) < Self::RETRY_AFTER)
+                .map(|(_, why)| why);
+            match (&reads.token, failed) {
+                (Some((token, _)), failed) if failed.is_some() || enough(&reads, now) => {
+                    return Ok(Arc::clone(token));
+                }
+                (None, Some(why)) => {
                     return Err(TokenUnavailable {
                         retry_after: Self::RETRY_AFTER,
                         source: format!("{why} (a read failed within the last second)").into(),
                     });
                 }
-                match self.source.read().await {
-                    Ok(token) => Ok(Arc::from(token)),
-                    Err(source) => {
-                        let why = error_chain(source.as_ref());
-                        *self.failed.lock().expect("never poisoned") =
-                            Some((tokio::time::Instant::now(), why));
-                        Err(TokenUnavailable {
-                            retry_after: Self::RETRY_AFTER,
-                            source,
-                        })
-                    }
+                _ => {}
+            }
+        }
+        let answer = self.source.read().await;
+        let now = Instant::now();
+        let mut reads = self.reads.lock().expect("never poisoned");
+        reads.answered = Some(now);
+        match answer {
+            Ok(token) => {
+                let token: Arc<str> = Arc::from(token);
+                if reads.token.as_ref().is_some_and(|(old, _)| *old != token) {
+                    tracing::info!("the bearer token changed");
                 }
-            })
-            .await
-            .map(Arc::clone)
+                reads.token = Some((Arc::clone(&token), now));
+                reads.failed = None;
+                Ok(token)
+            }
+            Err(source) => {
+                let why = error_chain(source.as_ref());
+                reads.failed = Some((now, why.clone()));
+                match &reads.token {
+                    Some((token, _)) => {
+                        tracing::warn!(error = %why, "cannot read the bearer token again; the one read last stays in use");
+                        Ok(Arc::clone(token))
+                    }
+                    None => Err(TokenUnavailable {
+                        retry_after: Self::RETRY_AFTER,
+                        source,
+                    }),
+                }
+            }
+        }
     }
+}
+
+/// Whether `presented` is `expected`, in time that does not depend on where they
+/// differ (only the length can leak).
+fn same_token(presented: &str, expected: &str) -> bool {
+    bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 /// Where the process runs, as known at start-up: the fixed part of `/api/aws-info`.
@@ -309,12 +435,146 @@ mod tests {
         }
     }
 
+    impl Scripted {
+        fn reads(&self) -> usize {
+            self.reads.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// The defaults: re-read after 300 s, early at most every 30 s.
+    const REFRESH: TokenRefresh = TokenRefresh {
+        ttl: Duration::from_secs(300),
+        min_interval: Duration::from_secs(30),
+    };
+
     fn scripted(answers: Vec<Result<String, String>>) -> (Arc<Scripted>, DeferredToken) {
         let source = Arc::new(Scripted {
             answers: std::sync::Mutex::new(answers),
             reads: 0.into(),
         });
-        (Arc::clone(&source), DeferredToken::new(Box::new(source)))
+        (
+            Arc::clone(&source),
+            DeferredToken::new(Box::new(source), REFRESH),
+        )
+    }
+
+    fn ok(token: &str) -> Result<String, String> {
+        Ok(token.to_owned())
+    }
+
+    fn err(why: &str) -> Result<String, String> {
+        Err(why.to_owned())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_token_is_read_again_once_the_ttl_has_passed() {
+        let (source, token) = scripted(vec![ok("old"), ok("new")]);
+        assert_eq!(&*token.get().await.expect("read"), "old");
+        tokio::time::advance(REFRESH.ttl - Duration::from_secs(1)).await;
+        assert_eq!(&*token.get().await.expect("cached"), "old");
+        assert_eq!(source.reads(), 1);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(&*token.get().await.expect("read again"), "new");
+        assert_eq!(source.reads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_writes_past_the_ttl_share_one_read_and_only_a_new_token_waits() {
+        let (source, token) = scripted(vec![ok("old"), ok("new")]);
+        token.get().await.expect("read");
+        tokio::time::advance(REFRESH.ttl).await;
+        let (first, old, new) = tokio::join!(
+            token.get(),
+            token.expected_for("old"),
+            token.expected_for("new")
+        );
+        assert_eq!(&*first.expect("read again"), "new");
+        // Did not wait for the read under way: compared with the token read last.
+        assert_eq!(&*old.expect("the token read last"), "old");
+        // Did not match the token read last: waited for the read under way.
+        assert_eq!(&*new.expect("read again"), "new");
+        assert_eq!(source.reads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mismatching_token_reads_again_early_but_not_within_the_min_interval() {
+        let (source, token) = scripted(vec![ok("old"), ok("new")]);
+        // A matching token never reads again before the TTL.
+        assert_eq!(&*token.expected_for("old").await.expect("read"), "old");
+        tokio::time::advance(REFRESH.min_interval - Duration::from_secs(1)).await;
+        assert_eq!(&*token.expected_for("old").await.expect("cached"), "old");
+        // Too soon after the last read: the mismatch is compared with the cached token.
+        assert_eq!(&*token.expected_for("new").await.expect("cached"), "old");
+        assert_eq!(source.reads(), 1);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            &*token.expected_for("new").await.expect("read early"),
+            "new"
+        );
+        assert_eq!(source.reads(), 2);
+        // The old token is refused from now on, without another read.
+        assert_eq!(&*token.expected_for("old").await.expect("cached"), "new");
+        assert_eq!(source.reads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_wrong_tokens_reads_at_most_once_per_min_interval() {
+        let (source, token) = scripted(vec![ok("t0ken"); 100]);
+        token.get().await.expect("read");
+        // Ten wrong tokens at once every 100 ms, until just before the TTL.
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < REFRESH.ttl - Duration::from_secs(1) {
+            let wrong = (0..10).map(|_| token.expected_for("wrong"));
+            for got in futures_util::future::join_all(wrong).await {
+                assert_eq!(&*got.expect("the token"), "t0ken");
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        // One read at first, then one per 30 s: 9 in 299 s.
+        assert_eq!(source.reads(), 1 + 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_re_reads_keep_the_cached_token_and_are_retried_after_a_second() {
+        let (source, token) = scripted(vec![
+            ok("old"),
+            err("throttled"),
+            err("throttled"),
+            ok("new"),
+        ]);
+        token.get().await.expect("read");
+        tokio::time::advance(REFRESH.ttl).await;
+        assert_eq!(&*token.get().await.expect("the cached token"), "old");
+        assert_eq!(source.reads(), 2);
+        // The failure is remembered for a second: no read.
+        assert_eq!(&*token.expected_for("old").await.expect("cached"), "old");
+        assert_eq!(source.reads(), 2);
+        tokio::time::advance(DeferredToken::RETRY_AFTER).await;
+        assert_eq!(&*token.get().await.expect("the cached token"), "old");
+        assert_eq!(source.reads(), 3);
+        tokio::time::advance(DeferredToken::RETRY_AFTER).await;
+        assert_eq!(&*token.get().await.expect("read again"), "new");
+        assert_eq!(source.reads(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_early_read_keeps_the_cached_token() {
+        let (source, token) = scripted(vec![ok("old"), err("throttled"), ok("new")]);
+        token.get().await.expect("read");
+        tokio::time::advance(REFRESH.min_interval).await;
+        assert_eq!(&*token.expected_for("new").await.expect("cached"), "old");
+        assert_eq!(source.reads(), 2);
+        assert_eq!(&*token.expected_for("old").await.expect("cached"), "old");
+        // The failed read counts towards the min interval.
+        tokio::time::advance(REFRESH.min_interval - Duration::from_secs(1)).await;
+        assert_eq!(&*token.expected_for("new").await.expect("cached"), "old");
+        assert_eq!(source.reads(), 2);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            &*token.expected_for("new").await.expect("read early"),
+            "new"
+        );
+        assert_eq!(source.reads(), 3);
     }
 
     #[tokio::test]

@@ -168,9 +168,12 @@ impl FromRequestParts<AppState> for WriteAccess {
         let expected = match &state.write_token {
             WriteToken::Open => return Ok(Self),
             WriteToken::Known(token) => Arc::clone(token),
-            WriteToken::Deferred(deferred) => {
-                deferred.get().await.map_err(ApiError::TokenUnavailable)?
-            }
+            // A token that does not match may be a rotated one: read the secret again
+            // first (at most once per TOKEN_REFRESH_MIN_S).
+            WriteToken::Deferred(deferred) => deferred
+                .expected_for(presented)
+                .await
+                .map_err(ApiError::TokenUnavailable)?,
         };
         // Constant time for equal lengths; only the token's length can leak.
         if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {

@@ -5,7 +5,7 @@ use clap::Parser;
 use items_api::api;
 use items_api::app::{App, build_app};
 use items_api::config::{Cli, Command, Config, DocumentFormat};
-use items_api::context::{AppState, WriteToken};
+use items_api::context::{AppState, TokenRefresh, WriteToken};
 use items_api::error::error_chain;
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore};
 use items_api::telemetry::{self, Output};
@@ -179,7 +179,7 @@ async fn build(config: &Config, lambda: bool) -> Result<App, BoxError> {
     if let (Some(arn), Some(sdk)) = (&config.api_token_secret_arn, &sdk) {
         // Read when a write first needs it: a cold read pays no Secrets Manager call.
         let source = items_api::secrets::SecretToken::new(sdk, arn);
-        state = state.with_deferred_token(Box::new(source));
+        state = state.with_deferred_token(Box::new(source), TokenRefresh::new(config));
     }
     if let WriteToken::Open = state.write_token {
         tracing::warn!(

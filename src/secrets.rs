@@ -1,5 +1,6 @@
-//! The bearer token from AWS Secrets Manager, read when a write first needs it (once
-//! per execution environment on Lambda): a cold read never waits for it.
+//! The bearer token from AWS Secrets Manager, read when a write first needs it (a cold
+//! read never waits for it) and again when `context::DeferredToken` says: after
+//! TOKEN_CACHE_TTL_S, or early on a token that does not match.
 
 use crate::context::TokenSource;
 use aws_sdk_secretsmanager::Client;
@@ -20,7 +21,7 @@ pub enum SecretError {
 }
 
 /// The token in one secret; the client is built at start-up (no I/O), the secret read
-/// on first use.
+/// on first use and on each refresh.
 #[derive(Debug)]
 pub struct SecretToken {
     client: Client,
@@ -46,8 +47,10 @@ impl TokenSource for SecretToken {
     }
 }
 
-/// Reads the secret's text. The secret the SAM template generates is the token itself;
-/// surrounding whitespace is dropped.
+/// Reads the text of the secret's AWSCURRENT version (no stage named), so a new value
+/// takes effect once PutSecretValue, or a rotation's last step, labels it AWSCURRENT.
+/// The secret the SAM template generates is the token itself; surrounding whitespace is
+/// dropped.
 async fn read_token(client: &Client, arn: &str) -> Result<String, SecretError> {
     let output = client
         .get_secret_value()

@@ -1,7 +1,7 @@
 //! `items-api invoke`: one event through the real binary, its allow-listed aws-info,
 //! and the bearer token from AWS Secrets Manager (against moto_server).
 
-use crate::support::{BINARY, EVENTS, FIXTURE_TOKEN, Moto};
+use crate::support::{BINARY, EVENTS, FIXTURE_TOKEN, Moto, secretsmanager_client};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -152,16 +152,7 @@ fn no_secret_of_the_environment_reaches_a_response_or_a_log_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_comes_from_secrets_manager_when_its_arn_is_set() {
     let moto = Moto::start();
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .http_client(items_api::aws::http_client())
-        .endpoint_url(&moto.endpoint)
-        .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "AKIAFAKE", "fake", None, None, "test",
-        ))
-        .build();
-    let secret = aws_sdk_secretsmanager::Client::from_conf(config)
+    let secret = secretsmanager_client(&moto.endpoint)
         .create_secret()
         .name("items-api/token")
         .secret_string("fixture-token\n")

@@ -15,6 +15,7 @@ mod items;
 mod lambda;
 mod metrics;
 mod resilience;
+mod rotation;
 mod safe_writes;
 mod service;
 mod store;

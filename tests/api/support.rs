@@ -313,6 +313,20 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A Secrets Manager client for `endpoint` with fake credentials, as the service builds one.
+pub fn secretsmanager_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .http_client(items_api::aws::http_client())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "AKIAFAKE", "fake", None, None, "test",
+        ))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
 /// A running `items-api` on 127.0.0.1 with a random port, its JSON log lines readable.
 pub struct Server {
     child: Child,
