@@ -11,17 +11,20 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
+.PHONY: preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## Install what the tests need: Debian packages (as root), then check (doctor), Rust components and targets, Python tools
+setup: ## Install what the tests need: Debian packages (as root), then check (doctor), Rust components and targets, Python tools, cfn-guard (built alongside)
 	tests/tools/system-packages.sh
 	tests/tools/doctor.sh
 	rustup component add rustfmt clippy
 	rustup target add aarch64-unknown-linux-gnu || { echo "setup: rustup cannot add the aarch64-unknown-linux-gnu target (make package needs it); is the registry reachable?" >&2; exit 1; }
-	tests/tools/setup.sh
+	mkdir -p target; tests/tools/install-cfn-guard.sh > target/install-cfn-guard.log 2>&1 & guard=$$!; \
+	  tests/tools/setup.sh; \
+	  wait $$guard || { cat target/install-cfn-guard.log; echo "setup: building cfn-guard failed" >&2; exit 1; }; \
+	  cat target/install-cfn-guard.log
 
 doctor: ## Check in seconds that this machine has what make test needs, and say how to install what is missing
 	tests/tools/doctor.sh
@@ -47,7 +50,7 @@ redoc-bundle: ## Fetch ReDoc's standalone bundle (npm redoc 2.5.4) into target/r
 	cd target/redoc && npm pack --silent redoc@2.5.4 > /dev/null && tar -xzf redoc-2.5.4.tgz --strip-components=2 package/bundles/redoc.standalone.js && rm redoc-2.5.4.tgz
 	@echo "redoc-bundle: REDOC_BUNDLE_PATH=target/redoc/redoc.standalone.js cargo run"
 
-test: setup tools-self-test fmt lint unit readme figures template checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package stage-test contract-stage clients-stage ## Everything CI checks
+test: setup tools-self-test fmt lint unit readme figures template guard checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package stage-test contract-stage clients-stage ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -65,6 +68,14 @@ template: ## Lint template.yaml (cfn-lint, sam validate --lint); check docs/depl
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml
 	$(MAKE) --no-print-directory deploy-prompts-check
+
+guard: ## The AWS rules a first deploy depends on (tests/template/deploy.guard, AWS CloudFormation Guard) against template.yaml
+	tests/tools/install-cfn-guard.sh
+	target/cfn-guard/bin/cfn-guard validate --rules tests/template/deploy.guard --data template.yaml --show-summary all
+
+preflight: ## Before a deploy: check the AWS account, region, tools and an existing stack (deploy/preflight.sh; STACK, AWS_REGION)
+	tests/tools/setup.sh
+	deploy/preflight.sh $(if $(STACK),--stack-name $(STACK)) $(if $(AWS_REGION),--region $(AWS_REGION))
 
 checkov: ## Security scan of template.yaml (checkov); every skipped check is explained in the template
 	tests/tools/setup.sh
