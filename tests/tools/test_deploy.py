@@ -35,14 +35,37 @@ class DeployTest(unittest.TestCase):
             stand_in = Path(folder) / "sam"
             stand_in.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
             stand_in.chmod(0o755)
+            checked = Path(folder) / "preflight-args"
+            preflight = Path(folder) / "preflight"
+            preflight.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {checked}\n')
+            preflight.chmod(0o755)
             done = subprocess.run([str(ROOT / "deploy/deploy.sh"), "staging"],
-                                  env={**os.environ, "SAM": str(stand_in)}, capture_output=True, text=True)
+                                  env={**os.environ, "SAM": str(stand_in), "PREFLIGHT": str(preflight)},
+                                  capture_output=True, text=True)
             self.assertEqual(done.returncode, 0, done.stderr)
             args = record.read_text().splitlines()
+            # The preflight runs first, for the same stage (access logs need the
+            # account's logging role unless the template makes it: deploy.guard).
+            self.assertEqual(checked.read_text().splitlines(), ["--config-env", "staging", "--deploy-only"])
         self.assertEqual(args[0], "deploy")
         self.assertIn("--no-confirm-changeset", args)
         self.assertEqual(args[args.index("--config-env") + 1], "staging")
         self.assertEqual(args[args.index("--template-file") + 1], str(ROOT / ".aws-sam/build/template.yaml"))
+
+    def test_a_failing_preflight_stops_the_deploy(self):
+        with tempfile.TemporaryDirectory() as folder:
+            record = Path(folder) / "args"
+            stand_in = Path(folder) / "sam"
+            stand_in.write_text(f'#!/bin/sh\ntouch {record}\n')
+            stand_in.chmod(0o755)
+            preflight = Path(folder) / "preflight"
+            preflight.write_text('#!/bin/sh\necho "preflight: FAIL something" >&2\nexit 1\n')
+            preflight.chmod(0o755)
+            done = subprocess.run([str(ROOT / "deploy/deploy.sh"), "production"],
+                                  env={**os.environ, "SAM": str(stand_in), "PREFLIGHT": str(preflight)},
+                                  capture_output=True, text=True)
+            self.assertEqual(done.returncode, 1)
+            self.assertFalse(record.exists(), "sam deploy ran after a failed preflight")
 
     def test_an_unknown_stage_is_refused(self):
         done = subprocess.run([str(ROOT / "deploy/deploy.sh"), "qa"], capture_output=True, text=True)
