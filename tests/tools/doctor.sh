@@ -39,8 +39,10 @@ fi
 
 if command -v python3 > /dev/null; then
   py=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-  if ! version_at_least "$py" 3.9; then
-    lack python3 "python3 $py is older than 3.9 (the tools venv needs 3.9+)" "apt-get install -y python3"
+  # The pinned schemathesis and openapi-python-client need 3.11 (SAM CLI and moto 3.10).
+  if ! version_at_least "$py" 3.11; then
+    lack python3 "python3 $py is older than 3.11: the pinned schemathesis and openapi-python-client need 3.11+ (SAM CLI and moto 3.10+)" \
+      "apt-get install -y python3 python3-venv   (Debian 12 and later have 3.11+; elsewhere put a python3.11 first on PATH as python3)"
   elif ! python3 -c 'import ensurepip, venv' 2> /dev/null; then
     lack venv "python3 $py cannot make a venv with pip (the test tools live in target/py)" "apt-get install -y python3-venv"
   else
@@ -52,10 +54,13 @@ fi
 
 if command -v node > /dev/null && command -v npm > /dev/null; then
   node_version=$(node --version | tr -d v)
-  if version_at_least "$node_version" 18; then
+  # @redocly/cli (the contract linter and the ReDoc bundle) and playwright-core (the
+  # browser test) need Node 20.
+  if version_at_least "$node_version" 20; then
     ok node "node $node_version, npm $(npm --version)"
   else
-    lack node "node $node_version is older than 18 (Prism, Optic, the linters need 18+)" "apt-get install -y nodejs npm"
+    lack node "node $node_version is older than 20: @redocly/cli and playwright-core need 20+" \
+      "apt-get install -y nodejs npm   (Debian 13 and later have 20+; elsewhere NodeSource's nodejs 20 or newer)"
   fi
 else
   lack node "the contract linters, Prism, Optic, the TypeScript client, the browser test" "apt-get install -y nodejs npm"

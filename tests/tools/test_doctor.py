@@ -42,6 +42,24 @@ def path_without(*names: str) -> tuple[tempfile.TemporaryDirectory, str]:
     return folder, folder.name
 
 
+def path_with(fakes: dict[str, str]) -> tuple[tempfile.TemporaryDirectory, str]:
+    """path_without(the fakes' names), then each fake: a shell script body under its name."""
+    folder, path = path_without(*fakes)
+    for name, body in fakes.items():
+        script = os.path.join(path, name)
+        if os.path.lexists(script):
+            os.remove(script)
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(script, 0o755)
+    return folder, path
+
+
+def python_reporting(version: str) -> str:
+    """A python3 that says it is `version` when asked and is the real one otherwise."""
+    return f'case "$*" in *version_info*) echo {version} ;; *) exec {sys.executable} "$@" ;; esac'
+
+
 class DoctorTest(unittest.TestCase):
     def test_a_complete_machine_passes(self):
         done = run({})
@@ -68,6 +86,34 @@ class DoctorTest(unittest.TestCase):
         self.assertEqual(done.returncode, 1)
         self.assertIn("MISSING  disk", done.stdout)
         self.assertIn("100000000 GB", done.stdout)
+
+    def test_python_3_10_is_refused_naming_what_needs_3_11(self):
+        folder, path = path_with({"python3": python_reporting("3.10")})
+        with folder:
+            done = run({}, path=path)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn("MISSING  python3    python3 3.10 is older than 3.11: the pinned schemathesis and "
+                      "openapi-python-client need 3.11+", done.stdout)
+
+    def test_python_3_11_is_enough(self):
+        folder, path = path_with({"python3": python_reporting("3.11")})
+        with folder:
+            done = run({}, path=path)
+        self.assertIn("doctor: ok       python3    python3 3.11", done.stdout)
+
+    def test_node_18_is_refused_naming_what_needs_20(self):
+        folder, path = path_with({"node": "echo v18.19.1", "npm": "echo 9.2.0"})
+        with folder:
+            done = run({}, path=path)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn("MISSING  node       node 18.19.1 is older than 20: @redocly/cli and playwright-core need 20+",
+                      done.stdout)
+
+    def test_node_20_is_enough(self):
+        folder, path = path_with({"node": "echo v20.0.0", "npm": "echo 10.0.0"})
+        with folder:
+            done = run({}, path=path)
+        self.assertIn("doctor: ok       node       node 20.0.0, npm 10.0.0", done.stdout)
 
 
 
