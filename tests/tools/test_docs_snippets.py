@@ -103,3 +103,24 @@ class DeploymentGuideTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DocsMatchTheTemplateTest(unittest.TestCase):
+    """What the guides say about the template is what the template has."""
+
+    def test_the_alarms_the_guides_name_are_the_templates(self) -> None:
+        template = (ROOT / "template.yaml").read_text()
+        alarms = re.findall(r"^  (\w+):\n    Type: AWS::CloudWatch::Alarm$", template, re.M)
+        self.assertGreater(len(alarms), 0)
+        operations = (ROOT / "docs" / "operations.md").read_text()
+        rows = re.findall(r"^\| `(\w+Alarm)` \|", operations, re.M)
+        self.assertEqual(sorted(rows), sorted(alarms), "docs/operations.md's alarm table")
+        words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
+                 9: "nine", 10: "ten"}
+        for doc in (GUIDE, ROOT / "docs" / "operations.md"):
+            with self.subTest(doc.name):
+                counts = re.findall(r"\b(\w+) alarms\b", doc.read_text())
+                said = [c for c in counts if c in words.values() or c.isdigit()]
+                self.assertTrue(said, f"{doc.name} says how many alarms")
+                for count in said:
+                    self.assertEqual(count, words.get(len(alarms), str(len(alarms))), doc.name)
