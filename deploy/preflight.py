@@ -118,15 +118,19 @@ class DeploySettings:
         """The `sam deploy` command with `name=value` added to the overrides. On the command
         line --parameter-overrides replaces samconfig.toml's, so it repeats all of them."""
         overrides = " ".join(f'{key}="{val}"' for key, val in {**self.overrides, name: value}.items())
-        return (f"sam deploy --config-env {self.config_env} --stack-name {self.stack_name or 'STACK'}"
+        # `sam build` first: without a build, sam deploy would upload the source tree.
+        return (f"sam build && sam deploy --config-env {self.config_env} --stack-name {self.stack_name or 'STACK'}"
                 f" --region {self.region} --parameter-overrides {shlex.quote(overrides)}")
 
 
-def parse_overrides(value: str | list[str] | None) -> dict[str, str]:
-    """samconfig.toml's parameter_overrides (`A="x" B="y"`, a list of them, or the
-    `ParameterKey=A,ParameterValue=x` form) as a dict."""
+def parse_overrides(value: str | list[str] | dict | None) -> dict[str, str]:
+    """samconfig.toml's parameter_overrides (`A="x" B="y"`, a list of them, the
+    `ParameterKey=A,ParameterValue=x` form, or the table `sam deploy --save-params`
+    writes: `[ENV.deploy.parameters.parameter_overrides]` with `A = "x"`) as a dict."""
     if not value:
         return {}
+    if isinstance(value, dict):
+        return {str(name): str(val) for name, val in value.items()}
     tokens = [token for item in ([value] if isinstance(value, str) else value) for token in shlex.split(item)]
     overrides = {}
     for token in tokens:

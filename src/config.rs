@@ -222,8 +222,8 @@ pub struct Config {
 
     /// How long the token read from API_TOKEN_SECRET_ARN is used before the secret is
     /// read again, in seconds: a new secret value takes effect within it, and the old
-    /// token keeps working until then. While a re-read fails, the token read last
-    /// keeps working.
+    /// token keeps working until then. While re-reads fail, the token read last keeps
+    /// working for up to three times this long; then writes answer 503.
     #[arg(long, env = "TOKEN_CACHE_TTL_S", default_value_t = DEFAULT_TOKEN_CACHE_TTL_S, global = true,
           value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub token_cache_ttl_s: u64,

@@ -165,11 +165,14 @@ impl TokenRefresh {
 /// than wait for it. After a failed read, writes are answered from memory for
 /// [`DeferredToken::RETRY_AFTER`] instead of each calling the source again.
 ///
-/// A failed re-read keeps the token read last in use, however old: a token the source
-/// handed out is no less trusted because the source is unreachable for a while, and the
-/// alternative is refusing every write (503) until it answers. So only a failed first
-/// read makes writes answer 503; a failed re-read is logged as a warning, and a write
-/// with the old token goes on working until a read succeeds.
+/// A failed re-read keeps the token read last in use for a while: a token the source
+/// handed out is no less trusted because the source is unreachable for a few minutes,
+/// and the alternative is refusing every write (503) until it answers. But not for ever:
+/// a token is rotated because it leaked, and a source that stays unreadable (a disabled
+/// key, an edited policy) must not keep the leaked one valid. So a failed re-read is
+/// logged as a warning and the old token works on until it is
+/// [`DeferredToken::MAX_STALE_TTLS`] TTLs old; past that, and after a failed first
+/// read, writes answer 503 until a read succeeds.
 #[derive(Debug)]
 pub struct DeferredToken {
     source: Box<dyn TokenSource>,
@@ -195,6 +198,15 @@ struct Reads {
 impl DeferredToken {
     /// How long a failed read is answered from memory before the source is asked again.
     pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+    /// How many TTLs old a token may get while the source cannot be read (15 minutes at
+    /// the default TTL of 5); then writes answer 503 rather than trust it longer.
+    pub const MAX_STALE_TTLS: u32 = 3;
+
+    /// Whether a token read at `at` may still be used at `now` when no newer one can be
+    /// had.
+    fn usable(&self, at: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(at) < self.refresh.ttl * Self::MAX_STALE_TTLS
+    }
 
     fn new(source: Box<dyn TokenSource>, refresh: TokenRefresh) -> Self {
         Self {
@@ -213,8 +225,8 @@ impl DeferredToken {
             let reads = self.reads.lock().expect("never poisoned");
             match &reads.token {
                 Some((token, at)) if at.elapsed() < ttl => return Ok(Arc::clone(token)),
-                Some((token, _)) => Some(Arc::clone(token)),
-                None => None,
+                Some((token, at)) if self.usable(*at, Instant::now()) => Some(Arc::clone(token)),
+                _ => None,
             }
         };
         self.read_unless(stale, |reads, now| {
@@ -265,7 +277,8 @@ impl DeferredToken {
                 .as_ref()
                 .filter(|(at, _)| now.saturating_duration_since(*at) < Self::RETRY_AFTER)
                 .map(|(_, why)| why);
-            match (&reads.token, failed) {
+            let usable = reads.token.as_ref().filter(|(_, at)| self.usable(*at, now));
+            match (usable, failed) {
                 (Some((token, _)), failed) if failed.is_some() || enough(&reads, now) => {
                     return Ok(Arc::clone(token));
                 }
@@ -296,9 +309,16 @@ impl DeferredToken {
                 let why = error_chain(source.as_ref());
                 reads.failed = Some((now, why.clone()));
                 match &reads.token {
-                    Some((token, _)) => {
+                    Some((token, at)) if self.usable(*at, now) => {
                         tracing::warn!(error = %why, "cannot read the bearer token again; the one read last stays in use");
                         Ok(Arc::clone(token))
+                    }
+                    Some(_) => {
+                        tracing::error!(error = %why, "cannot read the bearer token again, and the one read last is too old to trust; writes answer 503");
+                        Err(TokenUnavailable {
+                            retry_after: Self::RETRY_AFTER,
+                            source,
+                        })
                     }
                     None => Err(TokenUnavailable {
                         retry_after: Self::RETRY_AFTER,
@@ -532,6 +552,37 @@ mod tests {
         }
         // One read at first, then one per 30 s: 9 in 299 s.
         assert_eq!(source.reads(), 1 + 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_too_old_to_trust_is_refused_while_the_source_cannot_be_read() {
+        let (source, token) = scripted(vec![
+            ok("leaked"),
+            err("AccessDenied"),
+            err("AccessDenied"),
+            err("AccessDenied"),
+            ok("rotated"),
+        ]);
+        token.get().await.expect("read");
+        // Just inside the limit the old token still works, the failure logged.
+        tokio::time::advance(REFRESH.ttl * DeferredToken::MAX_STALE_TTLS - Duration::from_secs(2))
+            .await;
+        assert_eq!(&*token.get().await.expect("still usable"), "leaked");
+        assert_eq!(source.reads(), 2);
+        // Past it, writes get 503: neither a re-read that fails nor its remembered
+        // failure hands the old token out again.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(token.get().await.is_err(), "a token past the limit");
+        assert!(
+            token.expected_for("leaked").await.is_err(),
+            "nor through the remembered failure"
+        );
+        assert_eq!(source.reads(), 3);
+        tokio::time::advance(DeferredToken::RETRY_AFTER).await;
+        assert!(token.expected_for("leaked").await.is_err());
+        assert_eq!(source.reads(), 4);
+        tokio::time::advance(DeferredToken::RETRY_AFTER).await;
+        assert_eq!(&*token.get().await.expect("read again"), "rotated");
     }
 
     #[tokio::test(start_paused = true)]

@@ -197,7 +197,7 @@ class PreflightAgainstMotoTest(unittest.TestCase):
                       "unreserved of the account's limit of 10", output)
         self.assertIn("below its minimum value of [100]", output)
         # The reservation dropped, samconfig.toml's overrides kept (the command line replaces them).
-        self.assertIn("  fix: sam deploy --config-env default --stack-name items-api --region eu-west-1 "
+        self.assertIn("  fix: sam build && sam deploy --config-env default --stack-name items-api --region eu-west-1 "
                       "--parameter-overrides 'StageName=\"prod\" LogRetentionDays=\"30\" ReservedConcurrency=\"0\"'",
                       output)
         self.assertIn("   or: aws service-quotas request-service-quota-increase --service-code lambda "
@@ -415,6 +415,25 @@ class PreflightWithoutAwsTest(unittest.TestCase):
                          {"StageName": "prod", "Empty": "", "Plain": "1"})
         self.assertEqual(preflight.parse_overrides(["A=1", 'ParameterKey=B,ParameterValue="two words"']),
                          {"A": "1", "B": "two words"})
+
+    def test_what_sam_deploy_save_params_writes_is_read(self):
+        # sam 1.170's --save-params rewrites parameter_overrides as a table and puts the
+        # region under global.parameters (what `sam deploy --region R --save-params
+        # --parameter-overrides ...` left in samconfig.toml).
+        config = self.folder / "saved.toml"
+        config.write_text('version = 0.1\n\n[default.global.parameters]\nregion = "eu-south-1"\n\n'
+                          '[default.deploy.parameters]\nstack_name = "items-api"\n\n'
+                          '[default.deploy.parameters.parameter_overrides]\n'
+                          'ReservedConcurrency = "200"\nApiGatewayAccountRole = "create"\n')
+        loaded = preflight.load_settings(preflight.parse_args(["--config-file", str(config)]), {})
+        self.assertEqual(loaded.region, "eu-south-1")
+        self.assertEqual(loaded.parameter("ReservedConcurrency"), ("200", "samconfig.toml [default]"))
+        self.assertEqual(loaded.parameter("ApiGatewayAccountRole")[0], "create")
+
+    def test_the_printed_deploy_builds_first(self):
+        settings = preflight.load_settings(preflight.parse_args(
+            ["--config-file", str(self.folder / "samconfig.toml"), "--region", REGION]), {})
+        self.assertTrue(settings.sam_deploy_with("ReservedConcurrency", "0").startswith("sam build && sam deploy "))
 
     def test_an_old_sam_fails_with_the_install_command(self):
         path = fake_tools(self.folder / "old", sam="1.100.0")
