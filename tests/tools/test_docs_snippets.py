@@ -72,6 +72,16 @@ class DeploymentGuideTest(unittest.TestCase):
         self.assertIn('--region "$AWS_REGION"', first)
         self.assertIn("--save-params", first)
 
+    def test_overrides_on_the_command_line_repeat_samconfigs(self) -> None:
+        # On the command line --parameter-overrides replaces samconfig.toml's list.
+        import tomllib
+        saved = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["deploy"]["parameters"]
+        wanted = set(re.findall(r"(\w+)=", saved["parameter_overrides"]))
+        given = re.findall(r"--parameter-overrides '([^']*)'", self.text)
+        self.assertTrue(given)
+        for overrides in given:
+            self.assertLessEqual(wanted, set(re.findall(r"(\w+)=", overrides)), overrides)
+
     def test_make_targets_scripts_and_tools_exist(self) -> None:
         targets = make_targets()
         for block in shell_blocks(self.text):
