@@ -586,6 +586,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn writes_queued_behind_a_failing_read_never_get_a_token_past_the_limit() {
+        let (source, token) = scripted(vec![ok("leaked"), err("AccessDenied")]);
+        token.get().await.expect("read");
+        tokio::time::advance(REFRESH.ttl * DeferredToken::MAX_STALE_TTLS + Duration::from_secs(1))
+            .await;
+        // The second does not take the old token while the first reads: it waits for
+        // that read, and shares its failure.
+        let (first, second) = tokio::join!(token.get(), token.get());
+        assert!(first.is_err() && second.is_err(), "{first:?} {second:?}");
+        assert_eq!(source.reads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn failed_re_reads_keep_the_cached_token_and_are_retried_after_a_second() {
         let (source, token) = scripted(vec![
             ok("old"),
