@@ -302,8 +302,24 @@ def check_concurrency(lambda_: Any, settings: DeploySettings, reserved_now: int 
 
 # --- 3. API Gateway's CloudWatch Logs role ---------------------------------------------
 
-def check_api_gateway_logging(apigateway: Any, settings: DeploySettings, account: str | None) -> Finding:
-    """The stage's access logging has the account's CloudWatch Logs role, or the stack sets it."""
+def role_commands(settings: DeploySettings, account: str | None) -> str:
+    """The AWS CLI commands that make a CloudWatch Logs role for API Gateway and set it."""
+    role_arn = f"arn:aws:iam::{account or 'ACCOUNT'}:role/{API_GATEWAY_LOGS_ROLE}"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        separators=(",", ":"))
+    return "\n".join([
+        f"aws iam create-role --role-name {API_GATEWAY_LOGS_ROLE} --assume-role-policy-document {shlex.quote(trust)}",
+        f"aws iam attach-role-policy --role-name {API_GATEWAY_LOGS_ROLE} --policy-arn {API_GATEWAY_LOGS_POLICY}",
+        (f"aws apigateway update-account --patch-operations op=replace,path=/cloudwatchRoleArn,value={role_arn}"
+         f" --region {settings.region}"),
+    ])
+
+
+def check_api_gateway_logging(apigateway: Any, settings: DeploySettings, account: str | None,
+                              iam: Any = None) -> Finding:
+    """The stage's access logging has the account's CloudWatch Logs role, or the stack sets it;
+    with `iam`, the role the setting names must still exist."""
     mode, source = settings.parameter("ApiGatewayAccountRole")
     if mode not in API_GATEWAY_ROLE_MODES:
         return failed("api-logging", f"ApiGatewayAccountRole={mode} ({source}) is neither existing nor create",
@@ -314,21 +330,27 @@ def check_api_gateway_logging(apigateway: Any, settings: DeploySettings, account
         replaces = f", replacing {role}" if role else ""
         return passed("api-logging", f"ApiGatewayAccountRole=create ({source}): the stack sets the account's "
                       f"CloudWatch Logs role in {settings.region}{replaces}")
+    if role and iam is not None:
+        # The setting outlives a deleted role (a stack that made it and was deleted):
+        # API Gateway then cannot write the stage's logs.
+        try:
+            iam.get_role(RoleName=role.rsplit("/", 1)[-1])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            return failed(
+                "api-logging",
+                f"API Gateway in {settings.region} names {role} as its CloudWatch Logs role, which does not exist",
+                "the account setting still points at a deleted role, so API Gateway cannot write access logs",
+                settings.sam_deploy_with("ApiGatewayAccountRole", "create") + "   (the stack sets a new role)",
+                role_commands(settings, account),
+            )
     if role:
         return passed("api-logging", f"the account's CloudWatch Logs role in {settings.region} is {role}")
     # API Gateway answers "CloudWatch Logs role ARN must be set in account settings to
     # enable logging" to a stage with access logging when the account, in that region,
     # has no role. https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
-    role_arn = f"arn:aws:iam::{account or 'ACCOUNT'}:role/{API_GATEWAY_LOGS_ROLE}"
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-        separators=(",", ":"))
-    create_role = "\n".join([
-        f"aws iam create-role --role-name {API_GATEWAY_LOGS_ROLE} --assume-role-policy-document {shlex.quote(trust)}",
-        f"aws iam attach-role-policy --role-name {API_GATEWAY_LOGS_ROLE} --policy-arn {API_GATEWAY_LOGS_POLICY}",
-        (f"aws apigateway update-account --patch-operations op=replace,path=/cloudwatchRoleArn,value={role_arn}"
-         f" --region {settings.region}"),
-    ])
+    create_role = role_commands(settings, account)
     return failed(
         "api-logging",
         f"API Gateway in {settings.region} has no CloudWatch Logs role (cloudwatchRoleArn) and "
@@ -472,6 +494,7 @@ class Clients:
     lambda_: Any
     apigateway: Any
     cloudformation: Any
+    iam: Any = None  # the logging role's existence (IAM is global)
 
     @classmethod
     def for_region(cls, region: str) -> Clients:
@@ -480,7 +503,7 @@ class Clients:
         config = botocore.config.Config(connect_timeout=5, read_timeout=20,
                                         retries={"max_attempts": 3, "mode": "standard"})
         return cls(*(session.client(name, config=config)
-                     for name in ("sts", "lambda", "apigateway", "cloudformation")))
+                     for name in ("sts", "lambda", "apigateway", "cloudformation", "iam")))
 
 
 def guarded(check: str, action: str, run: Callable[[], Finding]) -> Finding:
@@ -527,7 +550,8 @@ def run_checks(settings: DeploySettings, clients_for: Callable[[str], Clients], 
                                     clients.lambda_, settings,
                                     reserved_by_stack(clients.cloudformation, clients.lambda_, settings.stack_name))))
         findings.append(guarded("api-logging", "apigateway:GET on /account",
-                                lambda: check_api_gateway_logging(clients.apigateway, settings, account)))
+                                lambda: check_api_gateway_logging(clients.apigateway, settings, account,
+                                                                  clients.iam)))
     # A deploy of a build made elsewhere (the pipeline's deploy jobs) needs no builder.
     findings += [check_tool(tool, path) for tool in TOOLS if not (settings.deploy_only and tool.check == "cargo-lambda")]
     if account is None:

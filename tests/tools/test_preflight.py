@@ -16,6 +16,7 @@ Run by `make tools-self-test`.
 import contextlib
 import datetime
 import io
+import json
 import os
 import subprocess
 import sys
@@ -146,10 +147,14 @@ class PreflightAgainstMotoTest(unittest.TestCase):
         stubber.add_response("get_account_settings", account_settings(limit, unreserved))
         self.addCleanup(stubber.assert_no_pending_responses)
         return preflight.Clients(sts=self.client("sts"), lambda_=lambda_, apigateway=self.client("apigateway"),
-                                 cloudformation=self.client("cloudformation"))
+                                 cloudformation=self.client("cloudformation"), iam=self.client("iam"))
 
-    def set_logs_role(self) -> str:
+    def set_logs_role(self, make_role: bool = True) -> str:
         arn = f"arn:aws:iam::{ACCOUNT}:role/existing-apigateway-logs"
+        if make_role:
+            self.client("iam").create_role(RoleName="existing-apigateway-logs", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": "apigateway.amazonaws.com"}}]}))
         self.client("apigateway").update_account(
             patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": arn}])
         return arn
@@ -243,6 +248,18 @@ class PreflightAgainstMotoTest(unittest.TestCase):
         after = preflight.check_api_gateway_logging(apigateway, settings(), ACCOUNT)
         self.assertTrue(after.ok, after)
         self.assertIn(f"arn:aws:iam::{ACCOUNT}:role/APIGatewayPushToCloudWatchLogs", after.summary)
+
+    def test_a_setting_that_names_a_deleted_role_fails_with_the_commands(self):
+        # A stack with ApiGatewayAccountRole=create made the role, and it was deleted.
+        arn = self.set_logs_role(make_role=False)
+        finding = preflight.check_api_gateway_logging(self.client("apigateway"), settings(), ACCOUNT,
+                                                      self.client("iam"))
+        self.assertFalse(finding.ok)
+        self.assertIn(f"names {arn} as its CloudWatch Logs role, which does not exist", finding.summary)
+        self.assertIn("aws iam create-role", finding.fixes[1])
+        self.set_logs_role()
+        self.assertTrue(preflight.check_api_gateway_logging(self.client("apigateway"), settings(), ACCOUNT,
+                                                            self.client("iam")).ok)
 
     def test_without_a_logs_role_create_passes(self):
         code, output = self.preflight("--region", REGION, "--parameter", "ApiGatewayAccountRole=create",
