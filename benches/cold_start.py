@@ -87,10 +87,6 @@ def log(message: str) -> None:
     print(f"== bench: {message}", flush=True)
 
 
-def boto3_client(moto: Moto, service: str):
-    return moto.client(service)
-
-
 def emulator(moto: Moto, secret_arn: str, item_id: str, runs: int) -> dict:
     """moto's own time, seen from a minimal client: a TLS handshake, and each call the
     service makes on a warm connection (signed once, so no client work is timed)."""
@@ -177,7 +173,7 @@ def seed(moto: Moto, rust: Path, sqlite_path: Path) -> dict:
     """The table, the secret and one item per store; returns what the runs need."""
     env = {**os.environ, **moto.client_env(), "ITEMS_TABLE": TABLE, "AWS_ENDPOINT_URL": moto.endpoint}
     subprocess.run([str(rust), "create-table"], env=env, check=True, stdout=subprocess.DEVNULL)
-    secret_arn = boto3_client(moto, "secretsmanager").create_secret(
+    secret_arn = moto.client("secretsmanager").create_secret(
         Name=f"items-api/bench-{uuid.uuid4().hex[:8]}", SecretString=TOKEN)["ARN"]
 
     def create(env: dict[str, str]) -> str:
@@ -187,7 +183,7 @@ def seed(moto: Moto, rust: Path, sqlite_path: Path) -> dict:
 
     dynamo_item = create(env)
     sqlite_item = create({**os.environ, "DATABASE_PATH": str(sqlite_path)})
-    dynamodb = boto3_client(moto, "dynamodb")
+    dynamodb = moto.client("dynamodb")
     dynamodb.create_table(TableName=PY_TABLE, BillingMode="PAY_PER_REQUEST",
                           AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                           KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])

@@ -275,14 +275,12 @@ class ExecutionEnvironment:
         self.process: subprocess.Popen | None = None
         self.lock = threading.Lock()
         self.closed = False
-        self.starts = 0  # cold starts so far (for the stage's log and its tests)
 
     def _start(self) -> Outcome | None:
         """Starts a fresh process; None once it asks for its first event."""
         if self.closed:
             return Outcome("closed", detail="the execution environment is shut down")
         self.api.new_generation()
-        self.starts += 1
         env = {**self.env, "AWS_LAMBDA_RUNTIME_API": self.api.address}
         try:
             process = self.process = subprocess.Popen(self.command, env=env, cwd=self.cwd,

@@ -28,19 +28,23 @@ def template_parameters() -> dict[str, list[str] | None]:
     return parameters
 
 
+def stand_in(folder: Path, name: str, script: str) -> Path:
+    """An executable `name` in `folder` that runs `script` (sh)."""
+    path = Path(folder) / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return path
+
+
 class DeployTest(unittest.TestCase):
     def test_deploy_sh_deploys_the_built_package_with_the_stage_settings(self):
         with tempfile.TemporaryDirectory() as folder:
             record = Path(folder) / "args"
-            stand_in = Path(folder) / "sam"
-            stand_in.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\n')
-            stand_in.chmod(0o755)
             checked = Path(folder) / "preflight-args"
-            preflight = Path(folder) / "preflight"
-            preflight.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {checked}\n')
-            preflight.chmod(0o755)
+            sam = stand_in(folder, "sam", f'printf "%s\\n" "$@" > {record}')
+            preflight = stand_in(folder, "preflight", f'printf "%s\\n" "$@" > {checked}')
             done = subprocess.run([str(ROOT / "deploy/deploy.sh"), "staging"],
-                                  env={**os.environ, "SAM": str(stand_in), "PREFLIGHT": str(preflight)},
+                                  env={**os.environ, "SAM": str(sam), "PREFLIGHT": str(preflight)},
                                   capture_output=True, text=True)
             self.assertEqual(done.returncode, 0, done.stderr)
             args = record.read_text().splitlines()
@@ -55,14 +59,10 @@ class DeployTest(unittest.TestCase):
     def test_a_failing_preflight_stops_the_deploy(self):
         with tempfile.TemporaryDirectory() as folder:
             record = Path(folder) / "args"
-            stand_in = Path(folder) / "sam"
-            stand_in.write_text(f'#!/bin/sh\ntouch {record}\n')
-            stand_in.chmod(0o755)
-            preflight = Path(folder) / "preflight"
-            preflight.write_text('#!/bin/sh\necho "preflight: FAIL something" >&2\nexit 1\n')
-            preflight.chmod(0o755)
+            sam = stand_in(folder, "sam", f"touch {record}")
+            preflight = stand_in(folder, "preflight", 'echo "preflight: FAIL something" >&2\nexit 1')
             done = subprocess.run([str(ROOT / "deploy/deploy.sh"), "production"],
-                                  env={**os.environ, "SAM": str(stand_in), "PREFLIGHT": str(preflight)},
+                                  env={**os.environ, "SAM": str(sam), "PREFLIGHT": str(preflight)},
                                   capture_output=True, text=True)
             self.assertEqual(done.returncode, 1)
             self.assertFalse(record.exists(), "sam deploy ran after a failed preflight")
