@@ -7,9 +7,9 @@
 //! target/bench/warm-rust.json for benches/run.py.
 
 use criterion::{Criterion, criterion_group};
-use items_api::app::{App, build_app};
+use items_api::app::App;
 use items_api::config::Config;
-use items_api::context::AppState;
+use items_api::startup::{Serving, compose};
 use items_api::store::SqliteStore;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,12 +21,10 @@ fn event(name: &str) -> String {
 }
 
 fn app() -> App {
-    let config = Config {
-        api_token: Some("fixture-token".to_owned()),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.writes.api_token = Some("fixture-token".to_owned());
     let store = SqliteStore::in_memory().expect("in-memory SQLite");
-    build_app(&config, AppState::new(&config, Arc::new(store))).expect("app builds")
+    compose(&config, Arc::new(store), None, Serving::Lambda).expect("app builds")
 }
 
 /// The operations measured, with their events. getItem reads an item created first.

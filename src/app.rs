@@ -2,12 +2,13 @@
 //! layers, in order. Each piece is defined where it belongs; this file only assembles.
 
 use crate::api;
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::context::{AppState, BodyLimit, BodyReadTimeout, REQUEST_ID};
 use crate::docs::{self, DocsState};
 use crate::error;
-use crate::metrics::{MeasuredStore, Metrics};
+use crate::metrics::{Measured, Metrics};
 use crate::middleware::{self, RequestLimits, normalize_request};
+use crate::store::Decorated;
 use crate::telemetry;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -34,16 +35,19 @@ pub fn build_app(config: &Config, mut state: AppState) -> Result<App, docs::Docs
     let document = serde_json::to_value(&document).map_err(docs::DocsError::Serialize)?;
     let metrics = if config.metrics_enabled() {
         let metrics = Arc::new(Metrics::new(
-            &config.metrics_namespace,
-            &config.metrics_service,
+            &config.telemetry.metrics_namespace,
+            &config.telemetry.metrics_service,
             &document,
         ));
-        state.store = Arc::new(MeasuredStore::new(state.store, Arc::clone(&metrics)));
+        state.store = Arc::new(Decorated::new(
+            state.store,
+            Measured::new(Arc::clone(&metrics)),
+        ));
         Some(metrics)
     } else {
         None
     };
-    let docs = DocsState::new(config, document)?;
+    let docs = DocsState::new(&config.docs, document)?;
     let mut router = api_router
         .merge(docs::router(docs))
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
@@ -54,7 +58,7 @@ pub fn build_app(config: &Config, mut state: AppState) -> Result<App, docs::Docs
             crate::metrics::record,
         ));
     }
-    let router = with_layers(router, config);
+    let router = with_layers(router, &config.server);
     Ok(MapRequestLayer::new(normalize_request as fn(Request) -> Request).layer(router))
 }
 
@@ -64,7 +68,7 @@ pub fn build_app(config: &Config, mut state: AppState) -> Result<App, docs::Docs
 /// route (the span needs the matched route). Problem rendering wraps the router as a
 /// whole, so it sees the framework's finished answers: axum adds `Allow` to a 405
 /// outside the per-route layers.
-fn with_layers(router: Router, config: &Config) -> Router {
+fn with_layers(router: Router, config: &ServerConfig) -> Router {
     let limits = RequestLimits {
         max_uri_bytes: config.max_uri_bytes,
         max_header_bytes: config.max_header_bytes,

@@ -9,7 +9,7 @@
 //! took 2 MB of the binary (0.64 MB of it zipped, x86_64). *ring* reads the kernel's
 //! `getrandom`. docs/performance.md has both measurements.
 
-use crate::config::Config;
+use crate::config::StoreConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use std::time::Duration;
 
@@ -20,8 +20,9 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build_https()
 }
 
-/// The SDK configuration, loaded once.
-pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+/// The SDK configuration, loaded once; every call of every client keeps within
+/// `config`'s store timeout.
+pub async fn sdk_config(config: &StoreConfig) -> aws_config::SdkConfig {
     let total = Duration::from_millis(config.store_timeout_ms);
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(total.min(Duration::from_secs(1)))

@@ -1,6 +1,6 @@
 //! Configuration: read once at start-up from the command line and the environment.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -32,14 +32,20 @@ pub enum Command {
     /// expects (for local emulators; on AWS the SAM template creates it).
     CreateTable,
     /// Print the OpenAPI document the code generates, or with --check compare it with
-    /// a file (`items-api openapi --check openapi.yaml` lists only real differences).
+    /// a file (`items-api openapi --check openapi.yaml` lists only real differences),
+    /// or with --bless rewrite the file from the code.
     Openapi {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DocumentFormat::Yaml)]
         format: DocumentFormat,
         /// Compare with this file instead of printing: each JSON path that differs.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "bless")]
         check: Option<PathBuf>,
+        /// Rewrite this file (`openapi.yaml`) with the document the code generates,
+        /// keeping its leading comment and key order, so `git diff` shows the drift as
+        /// a patch to review (also `OPENAPI_BLESS=1 cargo test --test api contract`).
+        #[arg(long, value_name = "FILE")]
+        bless: Option<PathBuf>,
     },
 }
 
@@ -50,9 +56,29 @@ pub enum DocumentFormat {
     Json,
 }
 
-/// Everything the service reads from its environment.
-#[derive(Debug, Clone, Args)]
+/// Everything the service reads from its environment, in the groups `--help` shows.
+/// Each option's default is written once, in its `#[arg]`; [`Config::default`] reads
+/// them from there.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct Config {
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub writes: WriteConfig,
+    #[command(flatten)]
+    pub docs: DocsConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+    #[command(flatten)]
+    pub lambda: LambdaEnv,
+}
+
+/// The HTTP server: address, request limits and timeouts, CORS.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Server")]
+pub struct ServerConfig {
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
     pub host: IpAddr,
@@ -60,47 +86,6 @@ pub struct Config {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = DEFAULT_PORT, global = true)]
     pub port: u16,
-
-    /// SQLite database file, created with its folder on first run (`:memory:` for a
-    /// throw-away database).
-    #[arg(long, env = "DATABASE_PATH", default_value = DEFAULT_DATABASE_PATH, global = true)]
-    pub database_path: PathBuf,
-
-    /// Largest size of the SQLite database, in bytes; past it creates answer 503 and
-    /// /api/health reports the store full. Unset: as large as the disk allows.
-    #[arg(long, env = "DATABASE_MAX_BYTES", global = true)]
-    pub database_max_bytes: Option<u64>,
-
-    /// SQLite's page cache per connection, in KiB (the store keeps five: one writer,
-    /// four readers). The kernel caches the file as well, so a page missed here costs
-    /// a read from memory, not from disk. SQLite's own default is 2000.
-    #[arg(
-        long,
-        env = "DATABASE_CACHE_KIB",
-        default_value_t = 1024,
-        global = true
-    )]
-    pub database_cache_kib: u64,
-
-    /// DynamoDB table of the items. Set: items live in DynamoDB (the SDK's usual
-    /// variables choose region, credentials and endpoint, e.g. AWS_ENDPOINT_URL_DYNAMODB
-    /// for an emulator). Unset: the SQLite file.
-    #[arg(long, env = "ITEMS_TABLE", global = true)]
-    pub items_table: Option<String>,
-
-    /// Longest an item-store call may take, retries included, in milliseconds; past it
-    /// the request answers 503.
-    #[arg(long, env = "STORE_TIMEOUT_MS", default_value_t = DEFAULT_STORE_TIMEOUT_MS, global = true)]
-    pub store_timeout_ms: u64,
-
-    /// Bearer token that writes (POST, PUT, DELETE) must present. Unset: writes are open.
-    #[arg(long, env = "API_TOKEN", hide_env_values = true, global = true)]
-    pub api_token: Option<String>,
-
-    /// Origins allowed by CORS, comma-separated (`https://app.example.com`), or `*` for
-    /// any. Unset: no CORS headers, browsers allow same-origin calls only.
-    #[arg(long, env = "CORS_ALLOW_ORIGINS", value_delimiter = ',', global = true)]
-    pub cors_allow_origins: Vec<String>,
 
     /// Largest body createItem and replaceItem read, in bytes; larger ones get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
@@ -148,71 +133,56 @@ pub struct Config {
     #[arg(long, env = "MAX_HEADERS", default_value_t = DEFAULT_MAX_HEADERS, global = true)]
     pub max_headers: usize,
 
-    /// How long an `Idempotency-Key` is remembered, in seconds; a retry within it gets
-    /// the first answer again.
-    #[arg(long, env = "IDEMPOTENCY_TTL_SECONDS", default_value_t = DEFAULT_IDEMPOTENCY_TTL_SECONDS, global = true)]
-    pub idempotency_ttl_seconds: u64,
+    /// Origins allowed by CORS, comma-separated (`https://app.example.com`), or `*` for
+    /// any. Unset: no CORS headers, browsers allow same-origin calls only.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_allow_origins: Vec<String>,
+}
 
-    /// Refuse creates without an `Idempotency-Key` header (428).
-    #[arg(long, env = "REQUIRE_IDEMPOTENCY_KEY", default_value_t = false, global = true, action = clap::ArgAction::Set)]
-    pub require_idempotency_key: bool,
+/// Where items live: the SQLite file or a DynamoDB table.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Item store")]
+pub struct StoreConfig {
+    /// SQLite database file, created with its folder on first run (`:memory:` for a
+    /// throw-away database).
+    #[arg(long, env = "DATABASE_PATH", default_value = DEFAULT_DATABASE_PATH, global = true)]
+    pub database_path: PathBuf,
 
-    /// Refuse replaces and deletes without an `If-Match` header (428), so no client
-    /// overwrites a change it has not seen.
-    #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false, global = true, action = clap::ArgAction::Set)]
-    pub require_if_match: bool,
+    /// Largest size of the SQLite database, in bytes; past it creates answer 503 and
+    /// /api/health reports the store full. Unset: as large as the disk allows.
+    #[arg(long, env = "DATABASE_MAX_BYTES", global = true)]
+    pub database_max_bytes: Option<u64>,
 
-    /// Write CloudWatch Embedded Metric Format lines (per operation, per store call,
-    /// cold start) to stdout. Default: on when serving Lambda invocations, off locally.
-    #[arg(long, env = "METRICS", global = true, action = clap::ArgAction::Set)]
-    pub metrics: Option<bool>,
+    /// SQLite's page cache per connection, in KiB (the store keeps five: one writer,
+    /// four readers). The kernel caches the file as well, so a page missed here costs
+    /// a read from memory, not from disk. SQLite's own default is 2000.
+    #[arg(
+        long,
+        env = "DATABASE_CACHE_KIB",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub database_cache_kib: u64,
 
-    /// The CloudWatch namespace of the metrics.
-    #[arg(long, env = "METRICS_NAMESPACE", default_value = DEFAULT_METRICS_NAMESPACE, global = true)]
-    pub metrics_namespace: String,
+    /// DynamoDB table of the items. Set: items live in DynamoDB (the SDK's usual
+    /// variables choose region, credentials and endpoint, e.g. AWS_ENDPOINT_URL_DYNAMODB
+    /// for an emulator). Unset: the SQLite file.
+    #[arg(long, env = "ITEMS_TABLE", global = true)]
+    pub items_table: Option<String>,
 
-    /// The `Service` dimension of the metrics.
-    #[arg(long, env = "METRICS_SERVICE", default_value = DEFAULT_METRICS_SERVICE, global = true)]
-    pub metrics_service: String,
+    /// Longest an item-store call may take, retries included, in milliseconds; past it
+    /// the request answers 503.
+    #[arg(long, env = "STORE_TIMEOUT_MS", default_value_t = DEFAULT_STORE_TIMEOUT_MS, global = true)]
+    pub store_timeout_ms: u64,
+}
 
-    /// The public base URL of the service (`https://api.example.com/v1`). Set: the
-    /// served OpenAPI document names exactly this server, whatever Host and
-    /// X-Forwarded-Proto a request carries. Set it behind an ALB, a function URL, a CDN
-    /// or any cache, where the Host header is the client's to choose.
-    #[arg(long, env = "PUBLIC_BASE_URL", global = true)]
-    pub public_base_url: Option<String>,
-
-    /// Keep the bearer token a user types into Swagger UI's Authorize dialog in the
-    /// browser's localStorage across page loads. Off by default: a token at rest in a
-    /// browser outlives the session.
-    #[arg(long, env = "SWAGGER_PERSIST_AUTHORIZATION", default_value_t = false, global = true, action = clap::ArgAction::Set)]
-    pub swagger_persist_authorization: bool,
-
-    /// Log format: `json` (one object a line, for machines) or `pretty` (for a
-    /// terminal). Default: pretty on a terminal, JSON otherwise.
-    #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
-    pub log_format: Option<LogFormat>,
-
-    /// Log filter in `tracing` syntax (`info`, `items_api=debug,tower_http=info`).
-    /// Default: Lambda's AWS_LAMBDA_LOG_LEVEL when set, else `info`.
-    #[arg(long, env = "LOG_LEVEL", global = true)]
-    pub log_level: Option<String>,
-
-    /// The local server's log lines waiting for its writer thread, which writes them
-    /// in batches; when that many wait, requests wait for the writer (no line is ever
-    /// dropped). 0 writes each line on the request's own thread. On Lambda every line
-    /// is written at once (an invocation's lines must be out before it is frozen).
-    #[arg(long, env = "LOG_BUFFER_LINES", default_value_t = 1024, global = true)]
-    pub log_buffer_lines: usize,
-
-    /// ReDoc script for /redoc, loaded by the browser. Default: the pinned public build.
-    #[arg(long, env = "REDOC_SCRIPT_URL", default_value = REDOC_CDN_URL, global = true)]
-    pub redoc_script_url: String,
-
-    /// Subresource Integrity hash of REDOC_SCRIPT_URL (`sha384-…`); required when the URL
-    /// is changed, `none` to load without a check.
-    #[arg(long, env = "REDOC_SCRIPT_INTEGRITY", global = true)]
-    pub redoc_script_integrity: Option<String>,
+/// What writes must carry: the bearer token (or the secret that holds it) and the safe-write headers.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Writes")]
+pub struct WriteConfig {
+    /// Bearer token that writes (POST, PUT, DELETE) must present. Unset: writes are open.
+    #[arg(long, env = "API_TOKEN", hide_env_values = true, global = true)]
+    pub api_token: Option<String>,
 
     /// On Lambda: ARN of the AWS Secrets Manager secret that holds the bearer token,
     /// read when a write first needs it, then kept for TOKEN_CACHE_TTL_S (takes the
@@ -236,6 +206,92 @@ pub struct Config {
           value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub token_refresh_min_s: u64,
 
+    /// How long an `Idempotency-Key` is remembered, in seconds; a retry within it gets
+    /// the first answer again.
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECONDS", default_value_t = DEFAULT_IDEMPOTENCY_TTL_SECONDS, global = true)]
+    pub idempotency_ttl_seconds: u64,
+
+    /// Refuse creates without an `Idempotency-Key` header (428).
+    #[arg(long, env = "REQUIRE_IDEMPOTENCY_KEY", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub require_idempotency_key: bool,
+
+    /// Refuse replaces and deletes without an `If-Match` header (428), so no client
+    /// overwrites a change it has not seen.
+    #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub require_if_match: bool,
+}
+
+/// The documentation pages: the served document's server, Swagger UI and ReDoc.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Documentation")]
+pub struct DocsConfig {
+    /// The public base URL of the service (`https://api.example.com/v1`). Set: the
+    /// served OpenAPI document names exactly this server, whatever Host and
+    /// X-Forwarded-Proto a request carries. Set it behind an ALB, a function URL, a CDN
+    /// or any cache, where the Host header is the client's to choose.
+    #[arg(long, env = "PUBLIC_BASE_URL", global = true)]
+    pub public_base_url: Option<String>,
+
+    /// Keep the bearer token a user types into Swagger UI's Authorize dialog in the
+    /// browser's localStorage across page loads. Off by default: a token at rest in a
+    /// browser outlives the session.
+    #[arg(long, env = "SWAGGER_PERSIST_AUTHORIZATION", default_value_t = false, global = true, action = clap::ArgAction::Set)]
+    pub swagger_persist_authorization: bool,
+
+    /// ReDoc script for /redoc, loaded by the browser. Default: the pinned public build.
+    #[arg(long, env = "REDOC_SCRIPT_URL", default_value = REDOC_CDN_URL, global = true)]
+    pub redoc_script_url: String,
+
+    /// Subresource Integrity hash of REDOC_SCRIPT_URL (`sha384-…`); required when the URL
+    /// is changed, `none` to load without a check.
+    #[arg(long, env = "REDOC_SCRIPT_INTEGRITY", global = true)]
+    pub redoc_script_integrity: Option<String>,
+
+    /// Self-hosted ReDoc: a `redoc.standalone.js` file the service reads at start-up and
+    /// serves itself at /redoc/redoc.standalone.js, so /redoc needs no CDN.
+    #[arg(long, env = "REDOC_BUNDLE_PATH", global = true)]
+    pub redoc_bundle_path: Option<PathBuf>,
+}
+
+/// Logs and CloudWatch metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Logs and metrics")]
+pub struct TelemetryConfig {
+    /// Log format: `json` (one object a line, for machines) or `pretty` (for a
+    /// terminal). Default: pretty on a terminal, JSON otherwise.
+    #[arg(long, env = "LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter in `tracing` syntax (`info`, `items_api=debug,tower_http=info`).
+    /// Default: Lambda's AWS_LAMBDA_LOG_LEVEL when set, else `info`.
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+
+    /// The local server's log lines waiting for its writer thread, which writes them
+    /// in batches; when that many wait, requests wait for the writer (no line is ever
+    /// dropped). 0 writes each line on the request's own thread. On Lambda every line
+    /// is written at once (an invocation's lines must be out before it is frozen).
+    #[arg(long, env = "LOG_BUFFER_LINES", default_value_t = 1024, global = true)]
+    pub log_buffer_lines: usize,
+
+    /// Write CloudWatch Embedded Metric Format lines (per operation, per store call,
+    /// cold start) to stdout. Default: on when serving Lambda invocations, off locally.
+    #[arg(long, env = "METRICS", global = true, action = clap::ArgAction::Set)]
+    pub metrics: Option<bool>,
+
+    /// The CloudWatch namespace of the metrics.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = DEFAULT_METRICS_NAMESPACE, global = true)]
+    pub metrics_namespace: String,
+
+    /// The `Service` dimension of the metrics.
+    #[arg(long, env = "METRICS_SERVICE", default_value = DEFAULT_METRICS_SERVICE, global = true)]
+    pub metrics_service: String,
+}
+
+/// What AWS Lambda sets in the function's environment (hidden from --help).
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Lambda")]
+pub struct LambdaEnv {
     /// Set by Lambda: the runtime API address; when present the binary serves Lambda
     /// invocations instead of HTTP.
     #[arg(long, env = "AWS_LAMBDA_RUNTIME_API", hide = true, global = true)]
@@ -281,30 +337,25 @@ pub struct Config {
     /// Set by Lambda: the CloudWatch Logs stream.
     #[arg(long, env = "AWS_LAMBDA_LOG_STREAM_NAME", hide = true, global = true)]
     pub lambda_log_stream: Option<String>,
-
-    /// Self-hosted ReDoc: a `redoc.standalone.js` file the service reads at start-up and
-    /// serves itself at /redoc/redoc.standalone.js, so /redoc needs no CDN.
-    #[arg(long, env = "REDOC_BUNDLE_PATH", global = true)]
-    pub redoc_bundle_path: Option<PathBuf>,
 }
 
 impl Config {
     /// Whether the Lambda runtime API is present, so the binary must serve invocations.
     pub fn in_lambda(&self) -> bool {
-        self.lambda_runtime_api.is_some()
+        self.lambda.lambda_runtime_api.is_some()
     }
 
     /// Whether to write EMF metric lines: METRICS, else on Lambda only.
     pub fn metrics_enabled(&self) -> bool {
-        self.metrics.unwrap_or_else(|| self.in_lambda())
+        self.telemetry.metrics.unwrap_or_else(|| self.in_lambda())
     }
 
     /// The log format: LOG_FORMAT, else Lambda's AWS_LAMBDA_LOG_FORMAT, else by terminal.
     pub fn effective_log_format(&self, stdout_is_terminal: bool) -> LogFormat {
-        if let Some(format) = self.log_format {
+        if let Some(format) = self.telemetry.log_format {
             return format;
         }
-        match self.lambda_log_format.as_deref() {
+        match self.lambda.lambda_log_format.as_deref() {
             Some(f) if f.eq_ignore_ascii_case("text") => LogFormat::Pretty,
             Some(_) => LogFormat::Json,
             None if stdout_is_terminal => LogFormat::Pretty,
@@ -314,10 +365,11 @@ impl Config {
 
     /// The log filter: LOG_LEVEL, else Lambda's AWS_LAMBDA_LOG_LEVEL (FATAL is `error`), else `info`.
     pub fn effective_log_filter(&self) -> String {
-        if let Some(filter) = &self.log_level {
+        if let Some(filter) = &self.telemetry.log_level {
             return filter.clone();
         }
         match self
+            .lambda
             .lambda_log_level
             .as_deref()
             .map(str::to_ascii_lowercase)
@@ -337,57 +389,42 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// The defaults of every option, without reading the environment (for tests and embedding).
+/// The defaults of every option as the `#[arg]` attributes give them, without reading
+/// the environment or the command line (for tests and embedding).
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            host: IpAddr::from([127, 0, 0, 1]),
-            port: DEFAULT_PORT,
-            database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
-            database_max_bytes: None,
-            database_cache_kib: 1024,
-            items_table: None,
-            store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
-            api_token: None,
-            cors_allow_origins: Vec::new(),
-            blocking_threads: 8,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
-            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
-            shutdown_timeout_ms: DEFAULT_SHUTDOWN_TIMEOUT_MS,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_uri_bytes: DEFAULT_MAX_URI_BYTES,
-            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-            max_headers: DEFAULT_MAX_HEADERS,
-            public_base_url: None,
-            metrics: None,
-            metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
-            metrics_service: DEFAULT_METRICS_SERVICE.to_owned(),
-            idempotency_ttl_seconds: DEFAULT_IDEMPOTENCY_TTL_SECONDS,
-            require_idempotency_key: false,
-            require_if_match: false,
-            swagger_persist_authorization: false,
-            log_format: None,
-            log_level: None,
-            log_buffer_lines: 1024,
-            redoc_script_url: REDOC_CDN_URL.to_owned(),
-            redoc_script_integrity: None,
-            redoc_bundle_path: None,
-            api_token_secret_arn: None,
-            token_cache_ttl_s: DEFAULT_TOKEN_CACHE_TTL_S,
-            token_refresh_min_s: DEFAULT_TOKEN_REFRESH_MIN_S,
-            lambda_runtime_api: None,
-            lambda_log_format: None,
-            lambda_log_level: None,
-            aws_region: None,
-            aws_execution_env: None,
-            lambda_function_name: None,
-            lambda_function_version: None,
-            lambda_function_memory_mb: None,
-            lambda_log_group: None,
-            lambda_log_stream: None,
-        }
+        defaults()
     }
+}
+
+/// Each group on its own, with its `#[arg]` defaults.
+macro_rules! default_from_clap {
+    ($($group:ty),*) => {$(
+        impl Default for $group {
+            fn default() -> Self {
+                defaults()
+            }
+        }
+    )*};
+}
+default_from_clap!(
+    ServerConfig,
+    StoreConfig,
+    WriteConfig,
+    DocsConfig,
+    TelemetryConfig,
+    LambdaEnv
+);
+
+/// `T` parsed from an empty command line with every `env` source removed: exactly the
+/// defaults its `#[arg]` attributes declare.
+fn defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("items-api"))
+        .mut_args(|arg| arg.env(None::<&'static str>));
+    let matches = command
+        .try_get_matches_from(["items-api"])
+        .expect("every option has a default or is optional");
+    T::from_arg_matches(&matches).expect("the defaults are valid values")
 }
 
 /// The pinned ReDoc build the browser loads by default (the npm package's file, as served by jsDelivr).
@@ -401,22 +438,27 @@ const DEFAULT_PORT: u16 = 8000;
 const DEFAULT_METRICS_NAMESPACE: &str = "ItemsApi";
 const DEFAULT_METRICS_SERVICE: &str = "items-api";
 const DEFAULT_DATABASE_PATH: &str = "items.db";
-const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The default of MAX_BODY_BYTES (the contract's 413 names it).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_STORE_TIMEOUT_MS: u64 = 3000;
 // Defaults a production operator would pick: nginx's client_header_timeout and
 // client_body_timeout are 60 s; this API's requests are small (64 KiB at most), so 10 s
 // each leaves slow mobile clients room while freeing a stalled connection quickly.
 const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
-const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
+/// The default of BODY_READ_TIMEOUT_MS (the contract's 408 names it).
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
 // Below the 30 s Kubernetes and ECS give between SIGTERM and SIGKILL.
 const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 20_000;
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 // The idempotency draft's and Stripe's choice: a day covers any client's retries.
 const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
 // nginx's large_client_header_buffers: 8 KiB per line; API Gateway allows 10 KiB of headers.
-const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
-const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
-const DEFAULT_MAX_HEADERS: usize = 64;
+/// The default of MAX_URI_BYTES (the contract's 414 names it).
+pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+/// The default of MAX_HEADER_BYTES (the contract's 431 names it).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The default of MAX_HEADERS (the contract's 431 names it).
+pub const DEFAULT_MAX_HEADERS: usize = 64;
 // The default of AWS's Parameters and Secrets Lambda extension (SECRETS_MANAGER_TTL,
 // https://docs.aws.amazon.com/lambda/latest/dg/with-secrets-manager.html): a rotation
 // reaches every execution environment within 5 minutes, for one GetSecretValue per
@@ -442,40 +484,66 @@ mod tests {
 
     #[test]
     fn lambda_logging_controls_apply_unless_overridden() {
-        let lambda = Config {
-            lambda_log_format: Some("Text".to_owned()),
-            lambda_log_level: Some("FATAL".to_owned()),
-            ..Config::default()
-        };
+        let mut lambda = Config::default();
+        lambda.lambda.lambda_log_format = Some("Text".to_owned());
+        lambda.lambda.lambda_log_level = Some("FATAL".to_owned());
         assert_eq!(lambda.effective_log_format(false), LogFormat::Pretty);
         assert_eq!(lambda.effective_log_filter(), "error");
-        let json = Config {
-            lambda_log_format: Some("JSON".to_owned()),
-            lambda_log_level: Some("DEBUG".to_owned()),
-            ..Config::default()
-        };
+        let mut json = Config::default();
+        json.lambda.lambda_log_format = Some("JSON".to_owned());
+        json.lambda.lambda_log_level = Some("DEBUG".to_owned());
         assert_eq!(json.effective_log_format(true), LogFormat::Json);
         assert_eq!(json.effective_log_filter(), "debug");
-        let explicit = Config {
-            log_format: Some(LogFormat::Json),
-            log_level: Some("warn".to_owned()),
-            ..lambda
-        };
+        let mut explicit = lambda;
+        explicit.telemetry.log_format = Some(LogFormat::Json);
+        explicit.telemetry.log_level = Some("warn".to_owned());
         assert_eq!(explicit.effective_log_format(true), LogFormat::Json);
         assert_eq!(explicit.effective_log_filter(), "warn");
         assert_eq!(Config::default().effective_log_filter(), "info");
     }
 
     #[test]
+    fn defaults_are_the_arg_attributes_and_read_no_environment() {
+        let config = Config::default();
+        assert_eq!(config.server.host, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(config.server.port, DEFAULT_PORT);
+        assert_eq!(config.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.server.blocking_threads, 8);
+        assert_eq!(
+            config.store.database_path,
+            PathBuf::from(DEFAULT_DATABASE_PATH)
+        );
+        assert_eq!(config.store.database_cache_kib, 1024);
+        assert_eq!(config.writes.token_cache_ttl_s, DEFAULT_TOKEN_CACHE_TTL_S);
+        assert_eq!(config.docs.redoc_script_url, REDOC_CDN_URL);
+        assert_eq!(
+            config.telemetry.metrics_namespace,
+            DEFAULT_METRICS_NAMESPACE
+        );
+        assert_eq!(config.telemetry.log_buffer_lines, 1024);
+        assert_eq!(config.lambda, LambdaEnv::default());
+        // This test process runs with PATH and HOME set, never with
+        // AWS_LAMBDA_RUNTIME_API: a default read from the environment would differ here.
+        assert_eq!(config.lambda.lambda_runtime_api, None);
+        assert!(!config.in_lambda());
+        // Each group's own default is the same as the whole's.
+        assert_eq!(config.server, ServerConfig::default());
+        assert_eq!(config.store, StoreConfig::default());
+        assert_eq!(config.writes, WriteConfig::default());
+        assert_eq!(config.docs, DocsConfig::default());
+        assert_eq!(config.telemetry, TelemetryConfig::default());
+    }
+
+    #[test]
     fn token_refresh_defaults_are_the_clis_and_zero_is_refused() {
         let cli = Cli::parse_from(["items-api"]);
         assert_eq!(
-            cli.config.token_cache_ttl_s,
-            Config::default().token_cache_ttl_s
+            cli.config.writes.token_cache_ttl_s,
+            Config::default().writes.token_cache_ttl_s
         );
         assert_eq!(
-            cli.config.token_refresh_min_s,
-            Config::default().token_refresh_min_s
+            cli.config.writes.token_refresh_min_s,
+            Config::default().writes.token_refresh_min_s
         );
         // 0 would read the secret on every write, or on every wrong token.
         for flag in ["--token-cache-ttl-s", "--token-refresh-min-s"] {
@@ -494,7 +562,7 @@ mod tests {
             "https://a.example,https://b.example",
         ]);
         assert_eq!(
-            cli.config.cors_allow_origins,
+            cli.config.server.cors_allow_origins,
             ["https://a.example", "https://b.example"]
         );
     }

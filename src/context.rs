@@ -6,7 +6,7 @@
 //! so handlers, extractors, error rendering and the Lambda adapter can all share these
 //! types without importing one another.
 
-use crate::config::Config;
+use crate::config::WriteConfig;
 use crate::store::ItemStore;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderName, request::Parts};
@@ -45,7 +45,7 @@ pub struct WritePolicy {
 
 impl WritePolicy {
     /// The policy `config` sets.
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &WriteConfig) -> Self {
         Self {
             require_idempotency_key: config.require_idempotency_key,
             require_if_match: config.require_if_match,
@@ -56,7 +56,7 @@ impl WritePolicy {
 
 impl AppState {
     /// State for `config`, with `store` as the item store, running locally.
-    pub fn new(config: &Config, store: Arc<dyn ItemStore>) -> Self {
+    pub fn new(config: &WriteConfig, store: Arc<dyn ItemStore>) -> Self {
         Self {
             store,
             write_token: WriteToken::Open,
@@ -147,7 +147,7 @@ pub struct TokenRefresh {
 
 impl TokenRefresh {
     /// The refresh `config` sets.
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &WriteConfig) -> Self {
         Self {
             ttl: Duration::from_secs(config.token_cache_ttl_s),
             min_interval: Duration::from_secs(config.token_refresh_min_s),

@@ -190,6 +190,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The problem document's `detail` for this error, as served; a bug's own details
+    /// stay in the log.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Internal(_) => {
+                "The server failed to handle this request; quote the request id when reporting it."
+                    .to_owned()
+            }
+            other => sentence(&other.to_string()),
+        }
+    }
+
+    /// 431 for `count` headers, more than `limit`.
+    pub fn too_many_headers(count: usize, limit: usize) -> Self {
+        Self::HeadersTooLarge(format!("{count} headers, more than {limit}"))
+    }
+
+    /// 431 for `bytes` of headers, more than `limit`.
+    pub fn headers_too_large(bytes: usize, limit: usize) -> Self {
+        Self::HeadersTooLarge(format!("{bytes} bytes of headers, more than {limit}"))
+    }
+
     /// The status code this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -306,11 +328,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     let (detail, errors) = match &error {
         Some(error) => {
             log_error(error, status);
-            let detail = match error.as_ref() {
-                // Details of a bug stay in the log.
-                ApiError::Internal(_) => "The server failed to handle this request; quote the request id when reporting it.".to_owned(),
-                other => sentence(&other.to_string()),
-            };
+            let detail = error.detail();
             let errors = match error.as_ref() {
                 ApiError::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
@@ -428,7 +446,8 @@ pub struct MalformedJson(#[allow(dead_code)] Problem);
 )]
 pub struct BadRequest(#[allow(dead_code)] Problem);
 
-/// The request body did not arrive within the server's body-read timeout (10 s by default).
+/// The request body did not arrive within the server's body-read timeout (the
+/// description and example with the default are set by `api::SharedResponses`).
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
@@ -436,7 +455,8 @@ pub struct BadRequest(#[allow(dead_code)] Problem);
 )]
 pub struct RequestTimeout(#[allow(dead_code)] Problem);
 
-/// The request target (path and query) is longer than the server's limit (8 KiB by default).
+/// The request target (path and query) is longer than the server's limit (the
+/// description and example with the default are set by `api::SharedResponses`).
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
@@ -444,7 +464,8 @@ pub struct RequestTimeout(#[allow(dead_code)] Problem);
 )]
 pub struct UriTooLong(#[allow(dead_code)] Problem);
 
-/// Too many request headers, or too large ones (by default 64 headers, 16 KiB in all).
+/// Too many request headers, or too large ones (the description and example with the
+/// defaults are set by `api::SharedResponses`).
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
@@ -464,7 +485,8 @@ pub struct HeadersTooLarge(#[allow(dead_code)] Problem);
 )]
 pub struct Unauthorized(#[allow(dead_code)] Problem);
 
-/// The request body is larger than the server's limit (64 KiB by default).
+/// The request body is larger than the server's limit (the description and example
+/// with the default are set by `api::SharedResponses`).
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",

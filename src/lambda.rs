@@ -62,11 +62,19 @@ pub async fn invoke(
 /// unlike the runtime's own reader, a missing one is left empty rather than a panic.
 pub fn function_config(config: &Config) -> lambda_runtime::Config {
     lambda_runtime::Config {
-        function_name: config.lambda_function_name.clone().unwrap_or_default(),
-        version: config.lambda_function_version.clone().unwrap_or_default(),
-        memory: config.lambda_function_memory_mb.unwrap_or_default(),
-        log_group: config.lambda_log_group.clone().unwrap_or_default(),
-        log_stream: config.lambda_log_stream.clone().unwrap_or_default(),
+        function_name: config
+            .lambda
+            .lambda_function_name
+            .clone()
+            .unwrap_or_default(),
+        version: config
+            .lambda
+            .lambda_function_version
+            .clone()
+            .unwrap_or_default(),
+        memory: config.lambda.lambda_function_memory_mb.unwrap_or_default(),
+        log_group: config.lambda.lambda_log_group.clone().unwrap_or_default(),
+        log_stream: config.lambda.lambda_log_stream.clone().unwrap_or_default(),
     }
 }
 

@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod middleware;
 pub mod secrets;
 pub mod server;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -12,11 +12,8 @@
 //! Dimensions are few and fixed (never more than two per set; CloudWatch drops sets
 //! over 30). On Lambda by default, locally with `METRICS=true`.
 
-use crate::domain::{
-    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
-};
-use crate::store::{ItemStore, StoreError};
-use async_trait::async_trait;
+use crate::store::StoreError;
+use crate::store::layer::{StoreCall, StoreLayer, StoreOperation};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -185,101 +182,45 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next:
     response
 }
 
-/// An item store whose every call is measured.
+/// A [`StoreLayer`] that measures every store call a request makes (the start-up
+/// warm-up is not a request's, so it is not measured).
 #[derive(Debug)]
-pub struct MeasuredStore {
-    inner: Arc<dyn ItemStore>,
+pub struct Measured {
     metrics: Arc<Metrics>,
 }
 
-impl MeasuredStore {
-    /// `inner`, measured into `metrics`.
-    pub fn new(inner: Arc<dyn ItemStore>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
-    }
-
-    fn measure<T>(&self, operation: &str, started: Instant, result: &Result<T, StoreError>) {
-        // NotFound and PreconditionFailed are answers, not store errors.
-        let failed = matches!(
-            result,
-            Err(StoreError::Unavailable { .. } | StoreError::Other(_))
-        );
-        emit(&self.metrics.store_line(
-            operation,
-            started.elapsed().as_secs_f64() * 1000.0,
-            failed,
-            now_ms(),
-        ));
+impl Measured {
+    /// Measures into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
     }
 }
 
-#[async_trait]
-impl ItemStore for MeasuredStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-
-    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.inner.insert(item).await;
-        self.measure("insert", started, &result);
-        result
-    }
-
-    async fn insert_idempotent(
-        &self,
-        item: &Item,
-        create: &IdempotentCreate,
-    ) -> Result<IdempotentOutcome, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.insert_idempotent(item, create).await;
-        self.measure("insertIdempotent", started, &result);
-        result
-    }
-
-    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.get(id).await;
-        self.measure("get", started, &result);
-        result
-    }
-
-    async fn replace(
-        &self,
-        id: ItemId,
-        fields: &ItemFields,
-        expected: Option<Version>,
-    ) -> Result<Item, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.replace(id, fields, expected).await;
-        self.measure("replace", started, &result);
-        result
-    }
-
-    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.inner.delete(id, expected).await;
-        self.measure("delete", started, &result);
-        result
-    }
-
-    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.list(page).await;
-        self.measure("list", started, &result);
-        result
-    }
-
-    async fn check(&self) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.inner.check().await;
-        self.measure("check", started, &result);
-        result
-    }
-
-    async fn warm_up(&self) -> Result<(), StoreError> {
-        // Start-up work, not a request's: not measured.
-        self.inner.warm_up().await
+impl StoreLayer for Measured {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        operation: StoreOperation,
+        call: StoreCall<'a, T>,
+    ) -> StoreCall<'a, T> {
+        if operation == StoreOperation::WarmUp {
+            return call;
+        }
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = call.await;
+            // NotFound and PreconditionFailed are answers, not store errors.
+            let failed = matches!(
+                result,
+                Err(StoreError::Unavailable { .. } | StoreError::Other(_))
+            );
+            emit(&self.metrics.store_line(
+                operation.name(),
+                started.elapsed().as_secs_f64() * 1000.0,
+                failed,
+                now_ms(),
+            ));
+            result
+        })
     }
 }
 

@@ -47,23 +47,14 @@ pub async fn enforce_limits(
     }
     let headers = request.headers();
     if headers.len() > limits.max_headers {
-        return ApiError::HeadersTooLarge(format!(
-            "{} headers, more than {}",
-            headers.len(),
-            limits.max_headers
-        ))
-        .into_response();
+        return ApiError::too_many_headers(headers.len(), limits.max_headers).into_response();
     }
     let bytes: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if bytes > limits.max_header_bytes {
-        return ApiError::HeadersTooLarge(format!(
-            "{bytes} bytes of headers, more than {}",
-            limits.max_header_bytes
-        ))
-        .into_response();
+        return ApiError::headers_too_large(bytes, limits.max_header_bytes).into_response();
     }
     next.run(request).await
 }

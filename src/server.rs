@@ -18,6 +18,7 @@
 //! API Gateway the service sees HTTP/1.1 anyway.
 
 use crate::app::App;
+use crate::config::ServerConfig;
 use axum::body::Body;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -51,6 +52,19 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// The settings `config` gives.
+    pub fn new(config: &ServerConfig) -> Self {
+        let ms = Duration::from_millis;
+        Self {
+            header_read_timeout: ms(config.header_read_timeout_ms),
+            shutdown_timeout: ms(config.shutdown_timeout_ms),
+            max_connections: config.max_connections,
+            max_uri_bytes: config.max_uri_bytes,
+            max_header_bytes: config.max_header_bytes,
+            max_headers: config.max_headers,
+        }
+    }
+
     /// The connection cap in force: the configured one, lowered to fit the process's
     /// file-descriptor limit when it does not.
     pub fn connection_cap(&self) -> usize {
@@ -155,6 +169,36 @@ fn parse_open_files_limit(limits: &str) -> Option<usize> {
         .next()?
         .parse()
         .ok()
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server
+/// exits. The handlers are installed before this returns, so a signal that arrives
+/// right after start-up (once "listening" is logged) is never missed.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for {name}");
+            None
+        }
+    };
+    let mut interrupt = listen(SignalKind::interrupt(), "Ctrl-C");
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        let wait = |signal: Option<Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = wait(interrupt.take()) => tracing::info!("Ctrl-C received; shutting down"),
+            () = wait(terminate.take()) => tracing::info!("SIGTERM received; shutting down"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,6 @@ impl AwsInfo {
     security(()),
     responses(
         (status = 200, description = "Where the service runs.", body = AwsInfo),
-        (status = 429, response = crate::error::TooManyRequests),
     ),
 )]
 pub async fn get_aws_info(

@@ -69,7 +69,6 @@ pub struct StoreHealth {
     security(()),
     responses(
         (status = 200, description = "The service and its store work.", body = Health),
-        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, description = "The item store does not answer; the body says which part failed.", body = Health),
     ),
 )]

@@ -107,15 +107,21 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Answers any request can get before it reaches its operation, added to every
-/// operation of the document in one place: an unreadable request (400, when the
-/// operation has no 400 of its own), a request target or headers over the limits (414,
-/// 431), for operations with a body, a body that does not arrive in time (408); and on
-/// a deployed stage, API Gateway's own answers when the function fails (502) or does
-/// not answer in time (504).
-struct TransportErrors;
+/// Answers operations share, added to the document in one place rather than to each
+/// operation: an unreadable request (400, when the operation has no 400 of its own), a
+/// request target or headers over the limits (414, 431), for operations with a body, a
+/// body that does not arrive in time (408); a stage's throttling (429); for operations
+/// that reach the item store or check a write's token, an unavailable store or secret
+/// (503, unless the operation documents its own); and on a deployed stage, API
+/// Gateway's own answers when the function fails (502) or does not answer in time (504).
+///
+/// The limits these responses name come from the constants that set them.
+struct SharedResponses;
 
-impl Modify for TransportErrors {
+/// Tags whose operations read or write the item store.
+const STORE_TAGS: &[&str] = &[ITEMS_TAG];
+
+impl Modify for SharedResponses {
     fn modify(&self, openapi: &mut Document) {
         use utoipa::openapi::{Ref, RefOr};
         let reference = |name: &str| RefOr::Ref(Ref::from_response_name(name));
@@ -128,6 +134,15 @@ impl Modify for TransportErrors {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
+                let reaches_store = operation
+                    .tags
+                    .iter()
+                    .flatten()
+                    .any(|tag| STORE_TAGS.contains(&tag.as_str()));
+                // `security: [{}]` is public; any other requirement names a scheme.
+                let checks_token = operation.security.iter().flatten().any(|requirement| {
+                    *requirement != utoipa::openapi::security::SecurityRequirement::default()
+                });
                 let responses = &mut operation.responses.responses;
                 responses
                     .entry("400".to_owned())
@@ -136,9 +151,88 @@ impl Modify for TransportErrors {
                     responses.insert("408".to_owned(), reference("RequestTimeout"));
                 }
                 responses.insert("414".to_owned(), reference("UriTooLong"));
+                responses.insert("429".to_owned(), reference("TooManyRequests"));
                 responses.insert("431".to_owned(), reference("HeadersTooLarge"));
+                if reaches_store || checks_token {
+                    responses
+                        .entry("503".to_owned())
+                        .or_insert_with(|| reference("StoreUnavailable"));
+                }
                 responses.insert("502".to_owned(), reference("BadGateway"));
                 responses.insert("504".to_owned(), reference("GatewayTimeout"));
+            }
+        }
+        if let Some(components) = openapi.components.as_mut() {
+            name_limits(&mut components.responses);
+        }
+    }
+}
+
+/// Writes each limit's default into its response's description and example, from the
+/// constant that sets it and the error that enforces it.
+fn name_limits(
+    responses: &mut std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::Response>,
+    >,
+) {
+    use crate::config::{
+        DEFAULT_BODY_READ_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES,
+        DEFAULT_MAX_HEADERS, DEFAULT_MAX_URI_BYTES,
+    };
+    use crate::error::ApiError;
+    let kib = |bytes: usize| format!("{} KiB", bytes / 1024);
+    let limits = [
+        (
+            "RequestTimeout",
+            format!(
+                "The request body did not arrive within the server's body-read timeout ({} s by default).",
+                DEFAULT_BODY_READ_TIMEOUT_MS / 1000
+            ),
+            ApiError::RequestTimeout {
+                seconds: DEFAULT_BODY_READ_TIMEOUT_MS / 1000,
+            },
+        ),
+        (
+            "UriTooLong",
+            format!(
+                "The request target (path and query) is longer than the server's limit ({} by default).",
+                kib(DEFAULT_MAX_URI_BYTES)
+            ),
+            ApiError::UriTooLong {
+                limit: DEFAULT_MAX_URI_BYTES,
+            },
+        ),
+        (
+            "HeadersTooLarge",
+            format!(
+                "Too many request headers, or too large ones (by default {DEFAULT_MAX_HEADERS} headers, {} in all).",
+                kib(DEFAULT_MAX_HEADER_BYTES)
+            ),
+            ApiError::headers_too_large(DEFAULT_MAX_HEADER_BYTES + 4096, DEFAULT_MAX_HEADER_BYTES),
+        ),
+        (
+            "PayloadTooLarge",
+            format!(
+                "The request body is larger than the server's limit ({} by default).",
+                kib(DEFAULT_MAX_BODY_BYTES)
+            ),
+            ApiError::PayloadTooLarge {
+                limit: DEFAULT_MAX_BODY_BYTES,
+            },
+        ),
+    ];
+    for (name, description, error) in limits {
+        let Some(utoipa::openapi::RefOr::T(response)) = responses.get_mut(name) else {
+            continue;
+        };
+        response.description = description;
+        for content in response.content.values_mut() {
+            let utoipa::openapi::RefOr::T(content) = content else {
+                continue;
+            };
+            if let Some(serde_json::Value::Object(example)) = content.example.as_mut() {
+                example.insert("detail".to_owned(), error.detail().into());
             }
         }
     }
@@ -167,5 +261,5 @@ pub fn openapi() -> Document {
 
 /// Adds what every operation shares to the document the routes made.
 pub fn complete(document: &mut Document) {
-    TransportErrors.modify(document);
+    SharedResponses.modify(document);
 }

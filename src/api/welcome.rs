@@ -41,7 +41,6 @@ pub struct Welcome {
     security(()),
     responses(
         (status = 200, description = "The service and its documentation links.", body = Welcome),
-        (status = 429, response = crate::error::TooManyRequests),
     ),
 )]
 pub async fn get_welcome(base: BasePath) -> Json<Welcome> {

@@ -6,7 +6,7 @@
 //! stage (`/prod/docs/`). The served document's `servers` names the base URL the client
 //! used, so Swagger UI's "Try it out" calls the same deployment.
 
-use crate::config::{Config, REDOC_CDN_INTEGRITY, REDOC_CDN_URL};
+use crate::config::{DocsConfig, REDOC_CDN_INTEGRITY, REDOC_CDN_URL};
 use crate::context::{AppState, BasePath};
 use axum::body::Body;
 use axum::extract::Path;
@@ -16,8 +16,11 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use std::sync::Arc;
 
+pub mod drift;
 mod swagger;
 mod yaml;
+
+pub use yaml::to_yaml;
 
 /// Swagger UI's page and files: scripts and styles from the service itself (Swagger UI
 /// styles elements inline and draws icons as data: images), calls to the service only,
@@ -81,7 +84,7 @@ impl std::fmt::Debug for DocsInner {
 
 impl DocsState {
     /// Prepares the pages for `config` and the generated `document` (as JSON).
-    pub fn new(config: &Config, document: serde_json::Value) -> Result<Self, DocsError> {
+    pub fn new(config: &DocsConfig, document: serde_json::Value) -> Result<Self, DocsError> {
         let swagger_initializer = swagger::initializer(config.swagger_persist_authorization);
         let redoc_bundle = match &config.redoc_bundle_path {
             Some(path) => Some(std::fs::read(path).map(axum::body::Bytes::from).map_err(
@@ -123,7 +126,7 @@ struct ScriptTag {
 }
 
 impl ScriptTag {
-    fn external(config: &Config) -> Result<Self, DocsError> {
+    fn external(config: &DocsConfig) -> Result<Self, DocsError> {
         let integrity = match config.redoc_script_integrity.as_deref() {
             Some("none") => None,
             Some(hash) => Some(hash.to_owned()),
@@ -410,22 +413,23 @@ mod tests {
 
     #[test]
     fn changed_redoc_url_needs_an_integrity_hash() {
-        let config = Config {
+        let config = DocsConfig {
             redoc_script_url: "https://example.com/redoc.js".to_owned(),
-            ..Config::default()
+            ..DocsConfig::default()
         };
         assert!(matches!(
             ScriptTag::external(&config),
             Err(DocsError::RedocIntegrityMissing)
         ));
-        let page = redoc_page(&ScriptTag::external(&Config::default()).expect("default is pinned"));
+        let page =
+            redoc_page(&ScriptTag::external(&DocsConfig::default()).expect("default is pinned"));
         assert!(page.contains(REDOC_CDN_INTEGRITY));
         assert!(page.contains(r#"spec-url="openapi.json""#));
     }
 
     #[test]
     fn redoc_policy_allows_only_the_script_origin() {
-        let cdn = ScriptTag::external(&Config::default()).expect("default is pinned");
+        let cdn = ScriptTag::external(&DocsConfig::default()).expect("default is pinned");
         let policy = redoc_content_security_policy(&cdn).expect("valid header");
         let policy = policy.to_str().expect("ASCII");
         assert!(

@@ -11,8 +11,9 @@
 use serde_json::Value;
 use std::fmt::Write as _;
 
-/// `value` as a block-style YAML document.
-pub(super) fn to_yaml(value: &Value) -> String {
+/// `value` as a block-style YAML document: what `/openapi.yaml` serves and
+/// `items-api openapi` prints.
+pub fn to_yaml(value: &Value) -> String {
     let mut out = String::new();
     match value {
         Value::Object(map) if !map.is_empty() => write_mapping(&mut out, map, 0),

@@ -2,6 +2,7 @@
 //! backends on AWS without a handler knowing which.
 
 pub mod dynamodb;
+pub mod layer;
 pub mod sqlite;
 
 use crate::domain::item;
@@ -13,6 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::time::Duration;
 
 pub use dynamodb::DynamoDbStore;
+pub use layer::{Decorated, StoreLayer};
 pub use sqlite::SqliteStore;
 
 /// What went wrong in storage. It knows nothing of HTTP; `error.rs` maps it.

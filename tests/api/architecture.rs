@@ -15,6 +15,7 @@ const FLOORS: &[&[&str]] = &[
     &["api"],
     &["app"],
     &["lambda", "server"],
+    &["startup"],
 ];
 
 fn floor_of(module: &str) -> usize {

@@ -3,7 +3,6 @@
 use crate::support::TestApp;
 use axum::body::Body;
 use axum::http::Method;
-use items_api::config::Config;
 
 const PREFLIGHT: [(&str, &str); 3] = [
     ("origin", "https://app.example.com"),
@@ -34,9 +33,8 @@ async fn no_cors_headers_without_configured_origins() {
 
 #[tokio::test]
 async fn configured_origins_get_cors_headers_and_preflights() {
-    let app = TestApp::with_config(Config {
-        cors_allow_origins: vec!["https://app.example.com".to_owned()],
-        ..Config::default()
+    let app = TestApp::configured(|config| {
+        config.server.cors_allow_origins = vec!["https://app.example.com".to_owned()];
     });
     let preflight = app
         .send(Method::OPTIONS, "/api/items", &PREFLIGHT, Body::empty())
@@ -89,9 +87,8 @@ async fn configured_origins_get_cors_headers_and_preflights() {
 
 #[tokio::test]
 async fn a_star_allows_any_origin() {
-    let app = TestApp::with_config(Config {
-        cors_allow_origins: vec!["*".to_owned()],
-        ..Config::default()
+    let app = TestApp::configured(|config| {
+        config.server.cors_allow_origins = vec!["*".to_owned()];
     });
     let response = app
         .send(

@@ -1,7 +1,6 @@
 //! Swagger UI and ReDoc, with relative URLs that survive a path prefix.
 
 use crate::support::TestApp;
-use items_api::config::Config;
 use items_api::config::{REDOC_CDN_INTEGRITY, REDOC_CDN_URL};
 
 #[tokio::test]
@@ -65,9 +64,8 @@ async fn redoc_self_hosted_serves_its_own_bundle() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bundle = dir.path().join("redoc.standalone.js");
     std::fs::write(&bundle, "/* redoc */ window.Redoc = {};").expect("writable");
-    let app = TestApp::with_config(Config {
-        redoc_bundle_path: Some(bundle),
-        ..Config::default()
+    let app = TestApp::configured(|config| {
+        config.docs.redoc_bundle_path = Some(bundle);
     });
     let html = app.get("/redoc").await.text();
     assert!(

@@ -3,7 +3,6 @@
 use crate::support::{TOKEN, TestApp};
 use axum::body::Body;
 use axum::http::Method;
-use items_api::config::Config;
 use serde_json::json;
 
 fn write_headers(content_type: &str) -> Vec<(&str, String)> {
@@ -197,10 +196,9 @@ async fn a_limit_that_is_not_an_integer_is_422() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
-    let app = TestApp::with_config(Config {
-        max_body_bytes: 1024,
-        api_token: Some(TOKEN.to_owned()),
-        ..Config::default()
+    let app = TestApp::configured(|config| {
+        config.server.max_body_bytes = 1024;
+        config.writes.api_token = Some(TOKEN.to_owned());
     });
     let big = json!({"name": "n", "description": "d".repeat(2000)}).to_string();
     let length = big.len().to_string();
@@ -227,9 +225,8 @@ async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
 #[tokio::test]
 async fn an_oversized_body_on_a_read_is_ignored_not_413() {
     // The contract lists 413 only where a body is read (createItem, replaceItem).
-    let app = TestApp::with_config(Config {
-        max_body_bytes: 1024,
-        ..Config::default()
+    let app = TestApp::configured(|config| {
+        config.server.max_body_bytes = 1024;
     });
     let big = "x".repeat(4096);
     let length = big.len().to_string();

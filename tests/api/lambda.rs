@@ -4,13 +4,11 @@
 
 use crate::support::{FIXTURE_TOKEN as TOKEN, TestApp, event};
 use base64::Engine as _;
-use items_api::config::Config;
 use serde_json::Value;
 
 fn app() -> TestApp {
-    TestApp::with_config(Config {
-        api_token: Some(TOKEN.to_owned()),
-        ..Config::default()
+    TestApp::configured(|config| {
+        config.writes.api_token = Some(TOKEN.to_owned());
     })
 }
 

@@ -4,7 +4,6 @@
 use crate::support::{TOKEN, TestApp};
 use axum::body::Body;
 use axum::http::Method;
-use items_api::config::Config;
 use serde_json::json;
 
 const BODY: &str = r#"{"name": "Retried item", "description": "sent twice"}"#;
@@ -115,10 +114,9 @@ async fn malformed_keys_are_400() {
 
 #[tokio::test]
 async fn a_required_key_is_428_when_missing() {
-    let app = TestApp::with_config(Config {
-        api_token: Some(TOKEN.to_owned()),
-        require_idempotency_key: true,
-        ..Config::default()
+    let app = TestApp::configured(|config| {
+        config.writes.api_token = Some(TOKEN.to_owned());
+        config.writes.require_idempotency_key = true;
     });
     let problem = app
         .send_json(Method::POST, "/api/items", &json!({"name": "n"}))
@@ -222,10 +220,9 @@ async fn an_if_match_naming_no_version_of_ours_is_412_and_a_required_one_428() {
     }
     assert_eq!(app.get(&uri).await.header("etag"), "\"1\"");
 
-    let strict = TestApp::with_config(Config {
-        api_token: Some(TOKEN.to_owned()),
-        require_if_match: true,
-        ..Config::default()
+    let strict = TestApp::configured(|config| {
+        config.writes.api_token = Some(TOKEN.to_owned());
+        config.writes.require_if_match = true;
     });
     let uri = strict.create("strict", None).await["id"]
         .as_str()

@@ -1,13 +1,10 @@
 //! Welcome, health and aws-info; a failing store gives 503s, never 500s.
 
 use crate::support::TestApp;
-use async_trait::async_trait;
 use axum::http::Method;
 use items_api::config::Config;
-use items_api::domain::{
-    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
-};
-use items_api::store::{ItemStore, StoreError};
+use items_api::store::layer::{StoreCall, StoreOperation};
+use items_api::store::{Decorated, ItemStore, SqliteStore, StoreError, StoreLayer};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,60 +46,37 @@ async fn aws_info_says_it_is_not_in_lambda_locally() {
     );
 }
 
-/// A store whose backend is down.
+/// A store whose backend is down: every call answers Unavailable, whatever the method.
 #[derive(Debug)]
-struct DownStore;
+struct Down;
 
-fn down() -> StoreError {
-    StoreError::Unavailable {
-        retry_after: Duration::from_secs(2),
-        source: "connection refused".into(),
+impl StoreLayer for Down {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        _: StoreOperation,
+        _: StoreCall<'a, T>,
+    ) -> StoreCall<'a, T> {
+        Box::pin(async {
+            Err(StoreError::Unavailable {
+                retry_after: Duration::from_secs(2),
+                source: "connection refused".into(),
+            })
+        })
+    }
+
+    fn backend(&self, _: &'static str) -> &'static str {
+        "down"
     }
 }
 
-#[async_trait]
-impl ItemStore for DownStore {
-    fn backend(&self) -> &'static str {
-        "down"
-    }
-    async fn insert(&self, _: &Item) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn get(&self, _: ItemId) -> Result<Item, StoreError> {
-        Err(down())
-    }
-    async fn insert_idempotent(
-        &self,
-        _: &Item,
-        _: &IdempotentCreate,
-    ) -> Result<IdempotentOutcome, StoreError> {
-        Err(down())
-    }
-    async fn replace(
-        &self,
-        _: ItemId,
-        _: &ItemFields,
-        _: Option<Version>,
-    ) -> Result<Item, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: ItemId, _: Option<Version>) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn list(&self, _: PageRequest) -> Result<ItemPage, StoreError> {
-        Err(down())
-    }
-    async fn check(&self) -> Result<(), StoreError> {
-        Err(down())
-    }
-    async fn warm_up(&self) -> Result<(), StoreError> {
-        Err(down())
-    }
+fn down_store() -> Arc<dyn ItemStore> {
+    let store = SqliteStore::in_memory().expect("in-memory SQLite opens");
+    Arc::new(Decorated::new(Arc::new(store), Down))
 }
 
 #[tokio::test]
 async fn an_unreachable_store_makes_health_503_with_the_same_schema() {
-    let app = TestApp::with_store(Config::default(), Arc::new(DownStore));
+    let app = TestApp::with_store(Config::default(), down_store());
     let response = app.get("/api/health").await;
     assert_eq!(response.status, 503);
     assert_eq!(response.header("content-type"), "application/json");
@@ -114,7 +88,7 @@ async fn an_unreachable_store_makes_health_503_with_the_same_schema() {
 
 #[tokio::test]
 async fn an_unreachable_store_makes_item_operations_503_with_retry_after() {
-    let app = TestApp::with_store(Config::default(), Arc::new(DownStore));
+    let app = TestApp::with_store(Config::default(), down_store());
     let id = uuid::Uuid::now_v7();
     let uri = format!("/api/items/{id}");
     let responses = [

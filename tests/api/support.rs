@@ -5,9 +5,8 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use items_api::app::build_app;
 use items_api::config::Config;
-use items_api::context::AppState;
+use items_api::startup::{Serving, compose};
 use items_api::store::{ItemStore, SqliteStore};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -105,10 +104,14 @@ impl TestApp {
 
     /// Writes need [`TOKEN`].
     pub fn with_token() -> Self {
-        Self::with_config(Config {
-            api_token: Some(TOKEN.to_owned()),
-            ..Config::default()
-        })
+        Self::configured(|config| config.writes.api_token = Some(TOKEN.to_owned()))
+    }
+
+    /// In-memory SQLite and the default configuration as `edit` changes it.
+    pub fn configured(edit: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::default();
+        edit(&mut config);
+        Self::with_config(config)
     }
 
     /// In-memory SQLite and this configuration.
@@ -117,11 +120,10 @@ impl TestApp {
         Self::with_store(config, Arc::new(store))
     }
 
-    /// This store and configuration.
+    /// This store and configuration, composed as production composes them.
     pub fn with_store(config: Config, store: Arc<dyn ItemStore>) -> Self {
-        let state = AppState::new(&config, store);
         Self {
-            app: build_app(&config, state).expect("the app builds"),
+            app: compose(&config, store, None, Serving::Http).expect("the app builds"),
         }
     }
 

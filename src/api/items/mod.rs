@@ -46,8 +46,6 @@ pub struct ItemNotFound(#[allow(dead_code)] Problem);
     responses(
         (status = 200, description = "One page of items.", body = ItemPage),
         (status = 422, response = crate::error::ValidationFailed),
-        (status = 429, response = crate::error::TooManyRequests),
-        (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
 pub async fn list_items(
@@ -92,8 +90,6 @@ pub async fn list_items(
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::ValidationFailed),
         (status = 428, response = crate::error::PreconditionRequired),
-        (status = 429, response = crate::error::TooManyRequests),
-        (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
 pub async fn create_item(
@@ -191,8 +187,6 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
             headers(("ETag" = String, description = "The item's version."))),
         (status = 404, response = ItemNotFound),
         (status = 422, response = crate::error::ValidationFailed),
-        (status = 429, response = crate::error::TooManyRequests),
-        (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
 pub async fn get_item(
@@ -232,8 +226,6 @@ pub async fn get_item(
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::ValidationFailed),
         (status = 428, response = crate::error::PreconditionRequired),
-        (status = 429, response = crate::error::TooManyRequests),
-        (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
 pub async fn replace_item(
@@ -266,8 +258,6 @@ pub async fn replace_item(
         (status = 412, response = crate::error::PreconditionFailed),
         (status = 422, response = crate::error::ValidationFailed),
         (status = 428, response = crate::error::PreconditionRequired),
-        (status = 429, response = crate::error::TooManyRequests),
-        (status = 503, response = crate::error::StoreUnavailable),
     ),
 )]
 pub async fn delete_item(

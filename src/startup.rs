@@ -1,0 +1,194 @@
+//! The composition root: configuration → store → state → service, written once and
+//! used by every way the binary runs (the local server, Lambda, `invoke`) and by the
+//! tests, which build the service through [`compose`] exactly as production does.
+//!
+//! `main.rs` only parses the command line and picks one of the entry points here.
+
+use crate::api;
+use crate::app::{App, build_app};
+use crate::config::{Config, DocumentFormat};
+use crate::context::{AppState, TokenRefresh, TokenSource, WriteToken};
+use crate::docs;
+use crate::error::error_chain;
+use crate::lambda;
+use crate::secrets::SecretToken;
+use crate::server::{self, ServerSettings};
+use crate::store::{DynamoDbStore, ItemStore, SqliteStore};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Any start-up failure, reported by `main` with its whole chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How the service receives its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// Over HTTP, from the local server (or a test).
+    Http,
+    /// As Lambda events, from the runtime or replayed by `invoke`:
+    /// `/api/aws-info` then describes the Lambda environment.
+    Lambda,
+}
+
+/// Builds the whole service for `config`, once: the AWS SDK when a table or secret is
+/// configured, the item store (its connection warmed), the token source, the router.
+pub async fn build(config: &Config, serving: Serving) -> Result<App, BoxError> {
+    let needs_aws =
+        config.store.items_table.is_some() || config.writes.api_token_secret_arn.is_some();
+    let sdk = if needs_aws {
+        Some(crate::aws::sdk_config(&config.store).await)
+    } else {
+        None
+    };
+    let store = open_store(config, sdk.as_ref())?;
+    // Lambda's Init has the full CPU: open the store's connection here, not in the
+    // first request. A failure is the first request's to report.
+    if let Err(error) = store.warm_up().await {
+        tracing::warn!(error = %error_chain(&error), "item store warm-up failed");
+    }
+    let token: Option<Box<dyn TokenSource>> = match (&config.writes.api_token_secret_arn, &sdk) {
+        // Read when a write first needs it: a cold read pays no Secrets Manager call.
+        (Some(arn), Some(sdk)) => Some(Box::new(SecretToken::new(sdk, arn))),
+        _ => None,
+    };
+    Ok(compose(config, store, token, serving)?)
+}
+
+/// The item store `config` names: the DynamoDB table when one is set, else the SQLite
+/// file (or `:memory:`).
+pub fn open_store(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Arc<dyn ItemStore>, BoxError> {
+    let store = &config.store;
+    if let (Some(table), Some(sdk)) = (&store.items_table, sdk) {
+        tracing::info!(table, "DynamoDB item store");
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        return Ok(Arc::new(DynamoDbStore::new(client, table)));
+    }
+    let sqlite = SqliteStore::open_with(
+        &store.database_path,
+        store.database_max_bytes,
+        Some(store.database_cache_kib),
+    )?;
+    tracing::info!(path = %store.database_path.display(), "SQLite item store open");
+    Ok(Arc::new(sqlite))
+}
+
+/// The service over `store`: the state `config` describes (write policy, bearer token
+/// or `token` source, the runtime when `serving` Lambda events) behind the router and
+/// its layers.
+pub fn compose(
+    config: &Config,
+    store: Arc<dyn ItemStore>,
+    token: Option<Box<dyn TokenSource>>,
+    serving: Serving,
+) -> Result<App, docs::DocsError> {
+    let mut state = AppState::new(&config.writes, store);
+    if serving == Serving::Lambda {
+        state = state.with_runtime(lambda::environment(
+            config.lambda.aws_region.clone(),
+            config.lambda.aws_execution_env.clone(),
+        ));
+    }
+    if let Some(source) = token {
+        state = state.with_deferred_token(source, TokenRefresh::new(&config.writes));
+    }
+    if let WriteToken::Open = state.write_token {
+        tracing::warn!(
+            "API_TOKEN is not set: anyone who can reach the server can create, replace and delete items"
+        );
+    }
+    build_app(config, state)
+}
+
+/// Serves HTTP on the configured address until `shutdown` resolves, then lets
+/// in-flight requests finish within the shutdown timeout.
+pub async fn serve(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    let app = build(config, Serving::Http).await?;
+    let address = SocketAddr::new(config.server.host, config.server.port);
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    tracing::info!(%address, docs = %format!("{url}/docs/"), "listening on {url} (docs: {url}/docs/)");
+    let settings = ServerSettings::new(&config.server);
+    server::serve(listener, app, settings, shutdown).await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Serves the Lambda runtime's invocations until the environment is shut down.
+pub async fn run_lambda(config: &Config) -> Result<(), BoxError> {
+    let app = build(config, Serving::Lambda).await?;
+    tracing::info!("serving Lambda invocations");
+    lambda::run(app).await
+}
+
+/// Runs one Lambda event (its JSON text) through the service, as Lambda would, and
+/// returns the Lambda response.
+pub async fn invoke(config: &Config, event: &str) -> Result<serde_json::Value, BoxError> {
+    let app = build(config, Serving::Lambda).await?;
+    let function = lambda::function_config(config);
+    Ok(lambda::invoke(app, event, function).await?)
+}
+
+/// Creates the DynamoDB table `ITEMS_TABLE` names (for emulators; on AWS the SAM
+/// template creates it).
+pub async fn create_table(config: &Config) -> Result<String, BoxError> {
+    let table = config
+        .store
+        .items_table
+        .as_deref()
+        .ok_or("set ITEMS_TABLE to the table to create")?;
+    let sdk = crate::aws::sdk_config(&config.store).await;
+    DynamoDbStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
+    Ok(table.to_owned())
+}
+
+/// The document the code generates, as the server serves it (`/openapi.yaml` or
+/// `/openapi.json` without the per-request `servers`).
+pub fn openapi_text(format: DocumentFormat) -> Result<String, BoxError> {
+    let document = serde_json::to_value(api::openapi())?;
+    Ok(match format {
+        DocumentFormat::Json => serde_json::to_string_pretty(&document)? + "\n",
+        DocumentFormat::Yaml => docs::to_yaml(&document),
+    })
+}
+
+/// Compares the generated document with `file` as data (comments, key order and
+/// quoting aside): each JSON path that differs, none when they agree.
+pub fn openapi_drift(file: &Path) -> Result<Vec<String>, BoxError> {
+    let expected = read_document(file)?;
+    let generated = serde_json::to_value(api::openapi())?;
+    Ok(docs::drift::differences(&expected, &generated))
+}
+
+/// Rewrites `file` with the document the code generates, through the emitter the
+/// server uses, keeping the file's leading comment and its key order (new keys come
+/// last), so `git diff` shows exactly what the code would change.
+pub fn openapi_bless(file: &Path) -> Result<(), BoxError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let existing = read_document(file)?;
+    let mut generated = serde_json::to_value(api::openapi())?;
+    docs::drift::order_like(&mut generated, &existing);
+    let header: String = text
+        .lines()
+        .take_while(|line| line.starts_with('#') || line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(file, header + &docs::to_yaml(&generated))
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    Ok(())
+}
+
+fn read_document(file: &Path) -> Result<serde_json::Value, BoxError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    Ok(yaml_serde::from_str(&text).map_err(|e| format!("{} is not YAML: {e}", file.display()))?)
+}
