@@ -7,7 +7,7 @@
 //! types without importing one another.
 
 use crate::config::WriteConfig;
-use crate::store::ItemStore;
+use crate::store::Store;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderName, request::Parts};
 use std::convert::Infallible;
@@ -23,7 +23,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Where items live.
-    pub store: Arc<dyn ItemStore>,
+    pub store: Arc<dyn Store>,
     /// The bearer token writes need.
     pub write_token: WriteToken,
     /// Where the process runs, as known at start-up (reported by `/api/aws-info`).
@@ -56,7 +56,7 @@ impl WritePolicy {
 
 impl AppState {
     /// State for `config`, with `store` as the item store, running locally.
-    pub fn new(config: &WriteConfig, store: Arc<dyn ItemStore>) -> Self {
+    pub fn new(config: &WriteConfig, store: Arc<dyn Store>) -> Self {
         Self {
             store,
             write_token: WriteToken::Open,

@@ -13,7 +13,7 @@ use crate::error::error_chain;
 use crate::lambda;
 use crate::secrets::SecretToken;
 use crate::server::{self, ServerSettings};
-use crate::store::{DynamoDbStore, ItemStore, SqliteStore};
+use crate::store::{DynamoDbStore, SqliteStore, Store};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -61,7 +61,7 @@ pub async fn build(config: &Config, serving: Serving) -> Result<App, BoxError> {
 pub fn open_store(
     config: &Config,
     sdk: Option<&aws_config::SdkConfig>,
-) -> Result<Arc<dyn ItemStore>, BoxError> {
+) -> Result<Arc<dyn Store>, BoxError> {
     let store = &config.store;
     if let (Some(table), Some(sdk)) = (&store.items_table, sdk) {
         tracing::info!(table, "DynamoDB item store");
@@ -82,7 +82,7 @@ pub fn open_store(
 /// its layers.
 pub fn compose(
     config: &Config,
-    store: Arc<dyn ItemStore>,
+    store: Arc<dyn Store>,
     token: Option<Box<dyn TokenSource>>,
     serving: Serving,
 ) -> Result<App, docs::DocsError> {

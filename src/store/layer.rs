@@ -2,7 +2,7 @@
 //! call of a store ([`Decorated`] forwards each [`ItemStore`] method through it), so a
 //! decorator is one function, and a new store method is one line in `Decorated`.
 
-use super::{ItemStore, StoreError};
+use super::{ItemStore, Store, StoreError};
 use crate::domain::{
     IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
 };
@@ -62,13 +62,13 @@ pub trait StoreLayer: Send + Sync + std::fmt::Debug {
 /// `inner` with `layer` around every call.
 #[derive(Debug)]
 pub struct Decorated<L> {
-    inner: Arc<dyn ItemStore>,
+    inner: Arc<dyn Store>,
     layer: L,
 }
 
 impl<L: StoreLayer> Decorated<L> {
     /// Wraps `inner` in `layer`.
-    pub fn new(inner: Arc<dyn ItemStore>, layer: L) -> Self {
+    pub fn new(inner: Arc<dyn Store>, layer: L) -> Self {
         Self { inner, layer }
     }
 }

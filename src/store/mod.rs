@@ -133,6 +133,14 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     async fn warm_up(&self) -> Result<(), StoreError>;
 }
 
+/// The whole storage of the service, as one backend provides it: what the state holds
+/// and decorators wrap. A backend has it by implementing each resource's store trait;
+/// a new resource adds its trait to the supertraits and to the implementation below,
+/// and nothing that holds a `Store` changes.
+pub trait Store: ItemStore {}
+
+impl<T: ItemStore + ?Sized> Store for T {}
+
 /// How every store writes a timestamp: fixed-width RFC 3339 with microseconds, so it
 /// sorts as text and reads back to the same value.
 fn stored_timestamp(at: DateTime<Utc>) -> String {

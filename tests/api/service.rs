@@ -4,7 +4,7 @@ use crate::support::TestApp;
 use axum::http::Method;
 use items_api::config::Config;
 use items_api::store::layer::{StoreCall, StoreOperation};
-use items_api::store::{Decorated, ItemStore, SqliteStore, StoreError, StoreLayer};
+use items_api::store::{Decorated, SqliteStore, Store, StoreError, StoreLayer};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +69,7 @@ impl StoreLayer for Down {
     }
 }
 
-fn down_store() -> Arc<dyn ItemStore> {
+fn down_store() -> Arc<dyn Store> {
     let store = SqliteStore::in_memory().expect("in-memory SQLite opens");
     Arc::new(Decorated::new(Arc::new(store), Down))
 }

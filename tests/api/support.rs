@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use items_api::config::Config;
 use items_api::startup::{Serving, compose};
-use items_api::store::{ItemStore, SqliteStore};
+use items_api::store::{SqliteStore, Store};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -121,7 +121,7 @@ impl TestApp {
     }
 
     /// This store and configuration, composed as production composes them.
-    pub fn with_store(config: Config, store: Arc<dyn ItemStore>) -> Self {
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
         Self {
             app: compose(&config, store, None, Serving::Http).expect("the app builds"),
         }
