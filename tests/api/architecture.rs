@@ -78,33 +78,41 @@ fn references(text: &str) -> BTreeSet<String> {
     found
 }
 
-#[test]
-fn every_import_in_src_points_down_so_the_module_graph_has_no_cycle() {
+/// Each top-level module of `src/` and the modules it names, itself left out.
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut upward = Vec::new();
     for file in &files {
         let Some(module) = module_of(&src, file) else {
             continue;
         };
         let text = std::fs::read_to_string(file).expect("a readable source file");
-        for target in references(&text) {
-            if target == module {
-                continue;
-            }
-            if floor_of(&target) >= floor_of(&module) {
-                upward.push(format!(
-                    "{}: `{module}` (floor {}) uses `{target}` (floor {})",
-                    file.strip_prefix(&src).expect("under src/").display(),
-                    floor_of(&module),
-                    floor_of(&target)
-                ));
-            }
-            edges.entry(module.clone()).or_default().insert(target);
-        }
+        let targets = edges.entry(module.clone()).or_default();
+        targets.extend(references(&text).into_iter().filter(|t| *t != module));
     }
+    edges
+}
+
+#[test]
+fn every_import_in_src_points_down_so_the_module_graph_has_no_cycle() {
+    let edges = module_graph();
+    let upward: Vec<String> = edges
+        .iter()
+        .flat_map(|(module, targets)| {
+            targets
+                .iter()
+                .filter(|target| floor_of(target) >= floor_of(module))
+                .map(move |target| {
+                    format!(
+                        "`{module}` (floor {}) uses `{target}` (floor {})",
+                        floor_of(module),
+                        floor_of(target)
+                    )
+                })
+        })
+        .collect();
     assert!(
         upward.is_empty(),
         "imports that do not point down:\n{}",
@@ -112,6 +120,88 @@ fn every_import_in_src_points_down_so_the_module_graph_has_no_cycle() {
     );
     // The floors make a cycle impossible; the edges prove the check saw the code.
     assert!(edges["app"].contains("api") && edges["lambda"].contains("app"));
+}
+
+/// The module table of docs/architecture.md: each top-level module's row, as
+/// (floor, the modules its `imports` cell names).
+fn documented_modules(text: &str) -> BTreeMap<String, (usize, BTreeSet<String>)> {
+    let ticked = |cell: &str| -> BTreeSet<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|name| name.trim_end_matches(".rs").trim_end_matches('/').to_owned())
+            .collect()
+    };
+    let mut rows = BTreeMap::new();
+    for line in text.lines().skip_while(|l| !l.starts_with("| floor | module |")).skip(2) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [floor, module, _owns, imports] = cells[..] else {
+            panic!("a row of four cells: {line}");
+        };
+        // Rows of submodules (`api/items/`) leave the floor empty.
+        let Ok(floor) = floor.parse::<usize>() else {
+            continue;
+        };
+        let names = ticked(module);
+        assert_eq!(names.len(), 1, "one module per row: {line}");
+        let name = names.into_iter().next().expect("one name");
+        rows.insert(name, (floor, ticked(imports)));
+    }
+    rows
+}
+
+#[test]
+fn the_module_table_of_docs_architecture_md_is_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/architecture.md");
+    let text = std::fs::read_to_string(path).expect("docs/architecture.md is readable");
+    let table = documented_modules(&text);
+    let edges = module_graph();
+    let mut wrong = Vec::new();
+    for (module, targets) in &edges {
+        match table.get(module) {
+            None => wrong.push(format!("`{module}` has no row")),
+            Some((floor, imports)) => {
+                if *floor != floor_of(module) {
+                    wrong.push(format!(
+                        "`{module}`: the table says floor {floor}, FLOORS says {}",
+                        floor_of(module)
+                    ));
+                }
+                if imports != targets {
+                    wrong.push(format!(
+                        "`{module}` imports {targets:?}, the table says {imports:?}"
+                    ));
+                }
+            }
+        }
+    }
+    for module in table.keys().filter(|m| !edges.contains_key(*m)) {
+        wrong.push(format!("`{module}` has a row but no code"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/architecture.md's module table differs from src/:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_table_reader_sees_floors_modules_and_imports() {
+    let text = "| floor | module | owns | imports |\n|---|---|---|---|\n\
+                | 2 | `context.rs` | state | `store`, `config` |\n\
+                |  | `api/items/` | items | |\n\
+                | 0 | `domain/` | types | — |\n\nafter\n| 9 | `x` | y | z |";
+    let rows = documented_modules(text);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows["context"].0, 2);
+    assert_eq!(
+        rows["context"].1,
+        BTreeSet::from(["store".to_owned(), "config".to_owned()])
+    );
+    assert!(rows["domain"].1.is_empty());
 }
 
 #[test]
