@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless clean-tools
+.PHONY: preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -146,6 +146,9 @@ run: ## Serve on http://127.0.0.1:8000 (docs at /docs/)
 
 openapi: ## Print the OpenAPI document the code generates
 	$(CARGO) run --quiet -- openapi
+
+mutants: ## Mutation testing with cargo-mutants (pinned), not part of test: make mutants [SHARD=k/n] (docs/testing.md)
+	tests/tools/mutants.sh $(SHARD)
 
 openapi-bless: ## Rewrite openapi.yaml from the code (then review `git diff openapi.yaml`)
 	$(CARGO) run --quiet -- openapi --bless openapi.yaml

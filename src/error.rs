@@ -605,4 +605,64 @@ mod tests {
         assert_eq!(sentence("no item has this id"), "No item has this id.");
         assert_eq!(sentence("Done."), "Done.");
     }
+
+    #[test]
+    fn a_panic_is_a_500_whose_message_stays_in_the_log() {
+        for panic in [
+            Box::new("boom") as Box<dyn std::any::Any + Send>,
+            Box::new("boom".to_owned()),
+        ] {
+            let response = panic_response(panic);
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let error = response
+                .extensions()
+                .get::<Arc<ApiError>>()
+                .expect("rendered as a problem");
+            assert_eq!(error_chain(error.as_ref()), "internal error: handler panicked: boom");
+            assert!(!error.detail().contains("boom"), "{}", error.detail());
+        }
+        let unknown = panic_response(Box::new(42_u8));
+        let error = unknown.extensions().get::<Arc<ApiError>>().expect("a problem");
+        assert!(error_chain(error.as_ref()).ends_with("handler panicked: unknown panic"));
+    }
+
+    #[test]
+    fn server_errors_are_logged_as_errors_and_client_errors_as_debug() {
+        use std::sync::Mutex;
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            log_error(
+                &ApiError::Internal("disk on fire".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            );
+            log_error(&ApiError::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        });
+        let text = String::from_utf8(lines.0.lock().expect("not poisoned").clone()).expect("UTF-8");
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(events.len(), 2, "{text}");
+        assert_eq!(events[0]["level"], "ERROR");
+        assert_eq!(events[0]["fields"]["error"], "internal error: disk on fire");
+        assert_eq!(events[1]["level"], "DEBUG");
+        assert_eq!(events[1]["fields"]["message"], "request rejected");
+    }
 }

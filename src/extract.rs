@@ -226,4 +226,47 @@ mod tests {
         };
         assert_eq!(errors[0].field, "");
     }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_named_by_its_type() {
+        for (body, kind) in [
+            (&b"null"[..], "null"),
+            (b"true", "a boolean"),
+            (b"1.5", "a number"),
+            (br#""n""#, "a string"),
+            (b"[]", "an array"),
+        ] {
+            let Err(ApiError::Validation(errors)) = parse_json::<serde_json::Value>(body) else {
+                panic!("{} is a data error", String::from_utf8_lossy(body));
+            };
+            assert_eq!(errors[0].message, format!("must be a JSON object, not {kind}"));
+        }
+        assert_eq!(json_type(&serde_json::json!({})), "an object");
+    }
+
+    #[tokio::test]
+    async fn only_a_passed_deadline_in_the_chain_is_a_timeout() {
+        use http_body_util::BodyExt;
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the body")]
+        struct Reading(#[source] Box<dyn std::error::Error + Send + Sync>);
+        let stalled = axum::body::Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::io::Error>,
+        >());
+        let mut body = Box::pin(tower_http::timeout::TimeoutBody::new(
+            std::time::Duration::from_millis(1),
+            stalled,
+        ));
+        let passed = body
+            .frame()
+            .await
+            .expect("the body ends in an error")
+            .expect_err("the deadline passes");
+        assert!(caused_by_timeout(&Reading(passed)));
+        let reset = Reading(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(!caused_by_timeout(&reset));
+        assert!(!caused_by_timeout(&std::io::Error::other("closed")));
+    }
 }
