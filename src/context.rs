@@ -417,6 +417,12 @@ impl<S: Send + Sync> FromRequestParts<S> for BasePath {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestDefect(pub String);
 
+/// A request whose target (path and query) is longer than the transport can carry; it
+/// holds the transport's limit in bytes (on Lambda: the 65,534 of an `http::Uri`). The
+/// transport passes `/` in its place with this extension, and the service answers 414.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetTooLong(pub usize);
+
 /// The body limit in force, put in the request extensions by the app so that a 413 can
 /// say it (axum's `DefaultBodyLimit` enforces it but does not expose it to extractors).
 #[derive(Debug, Clone, Copy)]

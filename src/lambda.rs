@@ -7,10 +7,12 @@
 
 use crate::app::App;
 use crate::config::Config;
-use crate::context::{BasePath, Invocation, RequestDefect, Runtime};
+use crate::context::{BasePath, Invocation, RequestDefect, Runtime, TargetTooLong};
 use axum::body::Body;
+use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use base64::Engine as _;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::lambda_runtime;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, Context, LambdaEvent, RequestExt, Service};
@@ -20,6 +22,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use tower::ServiceExt;
+use validator::ValidateUrl as _;
 
 /// Serves Lambda invocations until the runtime stops. State was built once, before
 /// this call: each cold start pays for it once, never each request.
@@ -79,9 +82,9 @@ pub fn function_config(config: &Config) -> lambda_runtime::Config {
 }
 
 /// One invocation: the event checked and made convertible, converted by `lambda_http`,
-/// served. A defect of the event becomes a 400 problem in the response the event's
-/// kind expects; a conversion that panics all the same becomes an invocation error,
-/// never a crash.
+/// served. A defect of the event becomes a 400 problem, a target too long for a URI a
+/// 414 problem, in the response the event's kind expects; a conversion that panics all
+/// the same becomes an invocation error, never a crash.
 async fn handle(
     app: App,
     event: LambdaEvent<LambdaRequest>,
@@ -90,8 +93,8 @@ async fn handle(
         mut payload,
         context,
     } = event;
-    let defect = repair(&mut payload);
-    let mut adapter = Adapter::from(LambdaService { app, defect });
+    let defects = repair(&mut payload);
+    let mut adapter = Adapter::from(LambdaService { app, defects });
     let response = std::panic::catch_unwind(AssertUnwindSafe(|| {
         adapter.call(LambdaEvent::new(payload, context))
     }))
@@ -125,12 +128,12 @@ pub enum InvokeError {
     Response(#[source] serde_json::Error),
 }
 
-/// The router as a service of Lambda requests; `defect` says what [`repair`] found
+/// The router as a service of Lambda requests; `defects` says what [`repair`] found
 /// wrong with this invocation's event.
 #[derive(Debug, Clone)]
 struct LambdaService {
     app: App,
-    defect: Option<String>,
+    defects: Defects,
 }
 
 /// A response whose body is already read: what `lambda_http` serializes, and `Sync`,
@@ -152,8 +155,13 @@ impl Service<lambda_http::Request> for LambdaService {
     fn call(&mut self, request: lambda_http::Request) -> Self::Future {
         let app = self.app.clone();
         let mut request = adapt(request);
-        if let Some(defect) = self.defect.take() {
-            request.extensions_mut().insert(RequestDefect(defect));
+        if let Some(reason) = self.defects.reason.take() {
+            request.extensions_mut().insert(RequestDefect(reason));
+        }
+        if self.defects.target_too_long {
+            request
+                .extensions_mut()
+                .insert(TargetTooLong(MAX_HTTP_URI_BYTES));
         }
         Box::pin(async move {
             let response = app
@@ -180,11 +188,43 @@ impl Service<lambda_http::Request> for LambdaService {
     }
 }
 
+/// What [`repair`] found wrong with an event, for the service to answer.
+#[derive(Debug, Clone, Default)]
+struct Defects {
+    /// Why the event cannot be served as sent: answered 400 with this reason.
+    reason: Option<String>,
+    /// The path and query would make a URI longer than `lambda_http` can build: `/`
+    /// took their place, and the service answers 414.
+    target_too_long: bool,
+}
+
+/// The longest URI an `http::Uri` holds (http's `MAX_LEN`); `lambda_http` panics
+/// building a request with a longer one (`Uri(TooLong)`).
+const MAX_HTTP_URI_BYTES: usize = u16::MAX as usize - 1;
+
+/// The longest Host accepted: a DNS name written out (RFC 1035: 253 bytes) and a port.
+const MAX_HOST_BYTES: usize = 253 + ":65535".len();
+
+/// The most a URI that `lambda_http` builds holds besides the path and query: the
+/// scheme, a host of [`MAX_HOST_BYTES`] (`url` writes a decimal IPv4 host dotted, a few
+/// bytes longer) and the separators.
+const MAX_AUTHORITY_BYTES: usize = "https://".len() + MAX_HOST_BYTES + 32;
+
 /// Makes an event that `lambda_http` would panic on convertible, and says what was
-/// wrong with it: a body marked base64 that is not (it is dropped), a Host header or
-/// domain name that is not a host, an X-Forwarded-Proto that is not a scheme (they are
-/// dropped). The service then answers 400 with the reason.
-fn repair(payload: &mut LambdaRequest) -> Option<String> {
+/// wrong with it. `lambda_http` decodes a body marked base64 and unwraps; it parses
+/// `scheme://host/stage/path` with the `url` crate and unwraps; it appends the query
+/// and expects `http::Request`'s builder to accept the URI (its `build_request_uri`
+/// and `into_*_request`). So, each answered 400 with the reason:
+///
+/// - a body marked base64 that is not is dropped;
+/// - a Host header or domain name that is not a host ([`is_host`]) and an
+///   X-Forwarded-Proto that is not a scheme are dropped;
+/// - a path that does not start with `/` (it would run into the host) becomes `/`;
+/// - an HTTP API raw query string that `http::Uri` rejects is dropped;
+///
+/// and a path and query that would make a URI longer than an `http::Uri` holds become
+/// `/` without a query, answered 414.
+fn repair(payload: &mut LambdaRequest) -> Defects {
     let mut defects = Vec::new();
     let (headers, multi_value_headers, body, base64, domain_name) = match payload {
         LambdaRequest::ApiGatewayV1(event) => (
@@ -208,7 +248,7 @@ fn repair(payload: &mut LambdaRequest) -> Option<String> {
             &mut event.is_base64_encoded,
             &mut None,
         ),
-        _ => return None,
+        _ => return Defects::default(),
     };
     if *base64
         && body.as_deref().is_some_and(|text| {
@@ -240,8 +280,9 @@ fn repair(payload: &mut LambdaRequest) -> Option<String> {
         *domain_name = None;
         defects.push("the request context's domain name is not a host name");
     }
+    let target_too_long = repair_target(payload, &mut defects);
     defects.dedup();
-    (!defects.is_empty()).then(|| {
+    let reason = (!defects.is_empty()).then(|| {
         let mut reason = defects.join("; ");
         reason.push('.');
         let mut chars = reason.chars();
@@ -249,7 +290,198 @@ fn repair(payload: &mut LambdaRequest) -> Option<String> {
             .next()
             .map(|first| first.to_uppercase().collect::<String>() + chars.as_str())
             .unwrap_or_default()
-    })
+    });
+    Defects {
+        reason,
+        target_too_long,
+    }
+}
+
+/// Makes the event's path and query ones `lambda_http` can build a URI of (see
+/// [`repair`]), adding what was wrong to `defects`; says whether they would have made a
+/// URI too long, and were replaced by `/`.
+fn repair_target(payload: &mut LambdaRequest, defects: &mut Vec<&'static str>) -> bool {
+    match payload {
+        LambdaRequest::ApiGatewayV1(event) => {
+            repair_path(&mut event.path, defects);
+            repair_query_maps(
+                [
+                    &mut event.query_string_parameters,
+                    &mut event.multi_value_query_string_parameters,
+                ],
+                defects,
+            );
+            let query = appended_query(
+                &event.multi_value_query_string_parameters,
+                &event.query_string_parameters,
+            );
+            let stage = &mut event.request_context.stage;
+            let too_long = over_uri_limit(stage.as_deref(), event.path.as_deref(), query.len());
+            if too_long {
+                event.path = Some("/".to_owned());
+                event.query_string_parameters = QueryMap::default();
+                event.multi_value_query_string_parameters = QueryMap::default();
+                // They repeat the path; without them the base path is the stage's.
+                event.path_parameters.clear();
+                event.request_context.path = None;
+                drop_stage_too_long(stage);
+            }
+            too_long
+        }
+        LambdaRequest::ApiGatewayV2(event) => {
+            repair_path(&mut event.raw_path, defects);
+            repair_query_maps([&mut event.query_string_parameters], defects);
+            // Appended as sent.
+            let query = event.raw_query_string.as_deref().map_or(0, str::len);
+            let stage = &mut event.request_context.stage;
+            let too_long = over_uri_limit(stage.as_deref(), event.raw_path.as_deref(), query);
+            if too_long {
+                event.raw_path = Some("/".to_owned());
+                event.raw_query_string = None;
+                event.query_string_parameters = QueryMap::default();
+                drop_stage_too_long(stage);
+            } else if event
+                .raw_query_string
+                .as_deref()
+                .is_some_and(|q| !is_query(q))
+            {
+                event.raw_query_string = None;
+                event.query_string_parameters = QueryMap::default();
+                defects.push("the event's raw query string is not a URI query");
+            }
+            too_long
+        }
+        LambdaRequest::Alb(event) => {
+            repair_path(&mut event.path, defects);
+            repair_query_maps(
+                [
+                    &mut event.query_string_parameters,
+                    &mut event.multi_value_query_string_parameters,
+                ],
+                defects,
+            );
+            let query = appended_query(
+                &alb_decoded(&event.multi_value_query_string_parameters),
+                &alb_decoded(&event.query_string_parameters),
+            );
+            let too_long = over_uri_limit(None, event.path.as_deref(), query.len());
+            if too_long {
+                event.path = Some("/".to_owned());
+                event.query_string_parameters = QueryMap::default();
+                event.multi_value_query_string_parameters = QueryMap::default();
+            }
+            too_long
+        }
+        _ => false,
+    }
+}
+
+/// A path that does not start with `/` becomes `/`: `lambda_http` writes it right after
+/// the host, where `:x` makes a bad port and `@` an empty host.
+fn repair_path(path: &mut Option<String>, defects: &mut Vec<&'static str>) {
+    if path
+        .as_deref()
+        .is_some_and(|path| !path.is_empty() && !path.starts_with('/'))
+    {
+        *path = Some("/".to_owned());
+        defects.push("the event's path does not start with /");
+    }
+}
+
+/// Drops the names that have no value from the event's query maps (`"name": []`):
+/// `query_map`'s iterator, and so the `to_query_string` that `lambda_http` calls, takes
+/// the first value of each name and panics on an empty list.
+fn repair_query_maps<const N: usize>(maps: [&mut QueryMap; N], defects: &mut Vec<&'static str>) {
+    for map in maps {
+        if let Some(repaired) = without_names_without_values(map) {
+            *map = repaired;
+            defects.push("the event has a query parameter without a value");
+        }
+    }
+}
+
+/// `map` without its names that have no value; None when every name has one.
+/// `QueryMap` shows its names only through that iterator, but serializes as a map of
+/// value lists.
+fn without_names_without_values(map: &QueryMap) -> Option<QueryMap> {
+    if map.is_empty() {
+        return None;
+    }
+    let serde_json::Value::Object(names) = serde_json::to_value(map).ok()? else {
+        return None;
+    };
+    let empty = |values: &serde_json::Value| values.as_array().is_none_or(Vec::is_empty);
+    if !names.values().any(empty) {
+        return None;
+    }
+    let kept: std::collections::HashMap<String, Vec<String>> = names
+        .into_iter()
+        .filter(|(_, values)| !empty(values))
+        .filter_map(|(name, values)| Some((name, serde_json::from_value(values).ok()?)))
+        .collect();
+    Some(QueryMap::from(kept))
+}
+
+/// The stage goes too when it alone would make the URI too long (`lambda_http` puts
+/// it in front of the path).
+fn drop_stage_too_long(stage: &mut Option<String>) {
+    if over_uri_limit(stage.as_deref(), Some("/"), 0) {
+        *stage = None;
+    }
+}
+
+/// Whether the URI `lambda_http` builds from this stage, path and a query of
+/// `query_bytes` could be longer than an `http::Uri` holds. An upper bound: each byte
+/// that `url` may percent-encode counts three.
+fn over_uri_limit(stage: Option<&str>, path: Option<&str>, query_bytes: usize) -> bool {
+    let target = [stage, path]
+        .into_iter()
+        .flatten()
+        .map(|part| 1 + encoded_len(part))
+        .sum::<usize>()
+        + 1
+        + query_bytes;
+    MAX_AUTHORITY_BYTES + target > MAX_HTTP_URI_BYTES
+}
+
+/// The bytes `url` may write for `text` in a URL: three for each byte it may
+/// percent-encode (controls, space, ``"#'<>?`{}``, DEL, non-ASCII), one for the others.
+fn encoded_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_graphic() && !b"\"#'<>?`{}".contains(&b) {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
+/// The query `lambda_http` appends from REST v1 and ALB maps: the multi-value map when
+/// it has any entry, else the single-value one.
+fn appended_query(multi: &QueryMap, single: &QueryMap) -> String {
+    if multi.is_empty() {
+        single.to_query_string()
+    } else {
+        multi.to_query_string()
+    }
+}
+
+/// An ALB query map as `lambda_http` decodes it before appending it (its
+/// `decode_query_map`).
+fn alb_decoded(map: &QueryMap) -> QueryMap {
+    let query = map.to_query_string();
+    percent_encoding::percent_decode_str(&query)
+        .decode_utf8_lossy()
+        .parse()
+        .unwrap_or_else(|never: Infallible| match never {})
+}
+
+/// Whether an `http::Uri` accepts `query` (HTTP API raw query strings are appended to
+/// the URI as sent).
+fn is_query(query: &str) -> bool {
+    query.is_empty() || format!("/?{query}").parse::<PathAndQuery>().is_ok()
 }
 
 /// Removes every value of `name` when any of them is `bad`; says whether it did.
@@ -265,14 +497,20 @@ fn remove_if(
     false
 }
 
-/// A host name or address with an optional port, as a URL's authority can hold it.
+/// A host name or address with an optional port, as a URL's authority can hold it and
+/// as the `url` crate parses it: `lambda_http` unwraps that parse, so a name IDNA
+/// rejects (`xn--zz.com`, not punycode) or whose last label is a number
+/// (`example.123`, which the URL standard reads as IPv4) panicked there. validator's
+/// URL check is `url`'s parser itself.
 fn is_host(text: &str) -> bool {
     !text.is_empty()
+        && text.len() <= MAX_HOST_BYTES
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
         && text.parse::<axum::http::uri::Authority>().is_ok()
         && format!("https://{text}/").parse::<Uri>().is_ok()
+        && format!("https://{text}/").validate_url()
 }
 
 /// Moves the base path (stage, custom-domain mapping) out of the URI into a
@@ -371,14 +609,31 @@ fn split_base_path(request: &lambda_http::Request) -> (String, String) {
 /// `/` + `proxy` (which API Gateway decodes): the API path with an encoded space or
 /// slash still inside its segment, as the local server routes it. None when no suffix
 /// decodes to it.
+///
+/// Percent-decoding never reaches across a `/` (not a hex digit), so a suffix decodes
+/// to its segments' decodings put together, and only the one suffix as long as
+/// `wanted` once decoded can match: one pass, where decoding every suffix took time
+/// quadratic in the path's length (seconds for a path of many slashes).
 fn encoded_suffix(path: &str, proxy: &str) -> Option<String> {
     let wanted = format!("/{}", proxy.trim_start_matches('/'));
-    path.match_indices('/')
-        .map(|(at, _)| &path[at..])
-        .find_map(|suffix| {
-            let decoded = percent_encoding::percent_decode_str(suffix).decode_utf8_lossy();
-            (decoded == wanted).then(|| suffix.to_owned())
+    let starts: Vec<usize> = path.match_indices('/').map(|(at, _)| at).collect();
+    let ends = starts.iter().skip(1).copied().chain([path.len()]);
+    let segments: Vec<_> = starts
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| {
+            percent_encoding::percent_decode_str(&path[start..end]).decode_utf8_lossy()
         })
+        .collect();
+    let mut decoded_len = 0;
+    for (first, segment) in segments.iter().enumerate().rev() {
+        decoded_len += segment.len();
+        if decoded_len >= wanted.len() {
+            return (decoded_len == wanted.len() && segments[first..].concat() == wanted)
+                .then(|| path[starts[first]..].to_owned());
+        }
+    }
+    None
 }
 
 /// `/prod/api/x` → `/api/x` for stage `prod`; anything else unchanged.
@@ -469,6 +724,95 @@ mod tests {
         assert_eq!(strip_stage("/prod", Some("prod")), "/");
         assert_eq!(strip_stage("/production/x", Some("prod")), "/production/x");
         assert_eq!(strip_stage("/api/x", None), "/api/x");
+    }
+
+    #[test]
+    fn hosts_are_what_the_url_parser_accepts() {
+        for host in [
+            "abc123defg.execute-api.eu-west-1.amazonaws.com",
+            "xn--bcher-kva.example",
+            "127.0.0.1:8080",
+            "[::1]:443",
+            "localhost",
+        ] {
+            assert!(is_host(host), "{host}");
+        }
+        let long = format!("{}.example", "a".repeat(MAX_HOST_BYTES));
+        for host in [
+            "xn--zz.com",
+            "www.example.123",
+            "bad host",
+            "",
+            long.as_str(),
+        ] {
+            assert!(!is_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_uri_bound_counts_percent_encoded_bytes_three_times() {
+        let fits = MAX_HTTP_URI_BYTES - MAX_AUTHORITY_BYTES - 2;
+        assert!(!over_uri_limit(None, Some(&"a".repeat(fits)), 0));
+        assert!(over_uri_limit(None, Some(&"a".repeat(fits + 1)), 0));
+        assert!(over_uri_limit(None, Some(&" ".repeat(fits / 3 + 1)), 0));
+        assert!(over_uri_limit(Some("prod"), Some("/"), MAX_HTTP_URI_BYTES));
+    }
+
+    #[test]
+    fn names_without_values_are_dropped_from_query_maps() {
+        let map = QueryMap::from(std::collections::HashMap::from([
+            ("a".to_owned(), Vec::new()),
+            ("b".to_owned(), vec!["1".to_owned()]),
+        ]));
+        let repaired = without_names_without_values(&map).expect("repaired");
+        assert_eq!(repaired.to_query_string(), "b=1");
+        assert!(without_names_without_values(&repaired).is_none());
+    }
+
+    #[test]
+    fn encoded_suffixes_keep_the_encoding_as_sent() {
+        let cases = [
+            (
+                "/prod/api/items/not%20an%2Fid",
+                "api/items/not an/id",
+                Some("/api/items/not%20an%2Fid"),
+            ),
+            ("/v1/api/x", "api/x", Some("/api/x")),
+            ("/a/", "", Some("/")),
+            ("/%2F", "/", None),
+            ("/a/b", "c", None),
+            ("no-slash", "no-slash", None),
+        ];
+        for (path, proxy, suffix) in cases {
+            assert_eq!(
+                encoded_suffix(path, proxy).as_deref(),
+                suffix,
+                "{path} {proxy}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// The one-pass search finds what decoding every suffix would.
+        #[test]
+        fn encoded_suffix_is_the_first_suffix_that_decodes_to_the_proxy(
+            path in "(/|%2[fF]|%2|%|a|é|%C3|%A9|%FF)*",
+            proxy in "(/|a|é|\\u{FFFD})*",
+        ) {
+            let wanted = format!("/{}", proxy.trim_start_matches('/'));
+            let every_suffix = path
+                .match_indices('/')
+                .map(|(at, _)| &path[at..])
+                .find(|suffix| percent_encoding::percent_decode_str(suffix).decode_utf8_lossy() == wanted)
+                .map(str::to_owned);
+            proptest::prop_assert_eq!(encoded_suffix(&path, &proxy), every_suffix);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! application answers itself (414, 431, a request the transport marked unreadable),
 //! the client request id's bounds, and the security headers of every response.
 
-use crate::context::{REQUEST_ID, RequestDefect};
+use crate::context::{REQUEST_ID, RequestDefect, TargetTooLong};
 use crate::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -25,8 +25,9 @@ pub struct RequestLimits {
     pub max_headers: usize,
 }
 
-/// Middleware: 414 for a long target, 431 for too many or too large headers, and 400
-/// for a request the transport could not read whole (a broken Lambda event).
+/// Middleware: 414 for a long target (or one the transport could not carry), 431 for
+/// too many or too large headers, and 400 for a request the transport could not read
+/// whole (a broken Lambda event).
 pub async fn enforce_limits(
     State(limits): State<RequestLimits>,
     request: Request,
@@ -34,6 +35,12 @@ pub async fn enforce_limits(
 ) -> Response {
     if let Some(RequestDefect(reason)) = request.extensions().get::<RequestDefect>() {
         return ApiError::BadRequest(reason.clone()).into_response();
+    }
+    if let Some(TargetTooLong(carried)) = request.extensions().get::<TargetTooLong>() {
+        return ApiError::UriTooLong {
+            limit: limits.max_uri_bytes.min(*carried),
+        }
+        .into_response();
     }
     let target = request
         .uri()

@@ -25,6 +25,11 @@
 //!   the configured size limit, so a full disk or a full database shows in
 //!   `/api/health`, not only in failing creates.
 //!
+//! The schema is the ordered list of steps `MIGRATIONS`. The writer brings every file
+//! it opens (a new one, one from an older release, one that replaced the file it had
+//! open) to the latest version, and refuses one made by a newer release; readers only
+//! read.
+//!
 //! `:memory:` databases are private to one connection, so they use the writer for
 //! reads too (tests and throw-away runs), and are never reopened.
 
@@ -58,28 +63,81 @@ const WRITE_PROOF_MAX_AGE: Duration = Duration::from_secs(1);
 /// Free pages the health check wants left under the size limit (a few items' worth).
 const HEALTH_HEADROOM_PAGES: i64 = 4;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS items (
-    id          TEXT PRIMARY KEY NOT NULL,
-    name        TEXT NOT NULL,
-    description TEXT,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    key         TEXT PRIMARY KEY NOT NULL,
-    fingerprint TEXT NOT NULL,
-    status      INTEGER NOT NULL,
-    location    TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    expires_at  TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
-CREATE TABLE IF NOT EXISTS health_probe (
-    id         INTEGER PRIMARY KEY,
-    checked_at TEXT NOT NULL
-);
-";
+/// The schema, as the ordered steps that build it. A database's `PRAGMA user_version` is
+/// the number of steps applied to it; the writer applies the missing ones when it opens
+/// the file, each in one transaction together with its new version number.
+///
+/// To change the schema, append one step here and one test that opens a database made
+/// by the steps before it (`database_at` in the tests builds one). Never edit, reorder
+/// or remove a step that has shipped, and keep schema changes out of the rest of the
+/// code.
+///
+/// The first four steps are the schema of the releases before `user_version`, which
+/// left it at 0 and created what was missing at every open: such a database holds any
+/// part of these steps, each table or column whole or absent (not always a prefix: a
+/// release interrupted while upgrading could add `idempotency_keys` but not yet
+/// `health_probe`). So these four skip what exists (`IF NOT EXISTS`, a column check).
+/// Later steps only ever run on a database exactly one version behind them, and need
+/// not.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "items",
+        change: Change::Sql(
+            "CREATE TABLE IF NOT EXISTS items (
+                id          TEXT PRIMARY KEY NOT NULL,
+                name        TEXT NOT NULL,
+                description TEXT,
+                created_at  TEXT NOT NULL,
+                updated_at  TEXT NOT NULL
+            ) WITHOUT ROWID;",
+        ),
+    },
+    Migration {
+        name: "health probe",
+        change: Change::Sql(
+            "CREATE TABLE IF NOT EXISTS health_probe (
+                id         INTEGER PRIMARY KEY,
+                checked_at TEXT NOT NULL
+            );",
+        ),
+    },
+    Migration {
+        name: "idempotency keys",
+        change: Change::Sql(
+            "CREATE TABLE IF NOT EXISTS idempotency_keys (
+                key         TEXT PRIMARY KEY NOT NULL,
+                fingerprint TEXT NOT NULL,
+                status      INTEGER NOT NULL,
+                location    TEXT NOT NULL,
+                body        TEXT NOT NULL,
+                expires_at  TEXT NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);",
+        ),
+    },
+    Migration {
+        name: "item versions",
+        change: Change::Code(add_version_column),
+    },
+];
+
+/// One step of the schema: takes a database at version N (the step's index in
+/// [`MIGRATIONS`]) to version N + 1.
+#[derive(Debug)]
+struct Migration {
+    /// What the step adds, for the log.
+    name: &'static str,
+    change: Change,
+}
+
+/// How a step changes the schema; it runs inside the step's transaction.
+#[derive(Debug)]
+enum Change {
+    /// Statements, run as one batch.
+    Sql(&'static str),
+    /// Code, for a change that must look at the database first.
+    Code(fn(&Connection) -> rusqlite::Result<()>),
+}
 
 /// Items in a SQLite database file (or in memory, for tests).
 #[derive(Debug, Clone)]
@@ -331,7 +389,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The writer connection of `path`: WAL, the schema, the size limit.
+/// The writer connection of `path`: WAL, the size limit, the schema brought up to date.
 fn open_writer(
     path: &Path,
     max_bytes: Option<u64>,
@@ -340,6 +398,8 @@ fn open_writer(
     let connection = Connection::open(path).map_err(map_error)?;
     connection.busy_timeout(BUSY_TIMEOUT).map_err(map_error)?;
     set_cache(&connection, cache_kib)?;
+    // Before anything writes: a database from a newer release is left as it is.
+    schema_version(&connection, MIGRATIONS.len())?;
     // journal_mode answers with a row, so it is read rather than executed.
     let _mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -360,28 +420,79 @@ fn open_writer(
             )
             .map_err(map_error)?;
     }
-    connection.execute_batch(SCHEMA).map_err(map_error)?;
-    add_version_column(&connection)?;
+    migrate(&connection, MIGRATIONS)?;
     let file = (path != Path::new(":memory:"))
         .then(|| file_id(path))
         .flatten();
     Ok((connection, file))
 }
 
-/// Databases made before items had versions get the column (every item at version 1).
-fn add_version_column(connection: &Connection) -> Result<(), StoreError> {
-    let has_version: bool = connection
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('items') WHERE name = 'version'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map_err(map_error)?
-        > 0;
+/// The schema version of the database: the number of [`MIGRATIONS`] steps applied to
+/// it. One newer than the `known` steps is refused: a newer release made it, and this
+/// one could break it by writing.
+fn schema_version(connection: &Connection, known: usize) -> Result<usize, StoreError> {
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(map_error)?;
+    match usize::try_from(version) {
+        Ok(version) if version <= known => Ok(version),
+        Ok(_) => Err(StoreError::Other(
+            format!(
+                "the database is at schema version {version}, this build knows up to {known}: \
+                 run a newer items-api"
+            )
+            .into(),
+        )),
+        Err(_) => Err(StoreError::Other(
+            format!("the database is at schema version {version}, which no items-api writes")
+                .into(),
+        )),
+    }
+}
+
+/// Applies the `steps` the database lacks, each in one transaction with its new
+/// `user_version`, so a crash leaves the database at a whole version. Each step reads
+/// the version again under the write lock: another process may be migrating the file.
+fn migrate(connection: &Connection, steps: &[Migration]) -> Result<(), StoreError> {
+    // Read first without the lock, so a database already up to date (every open but the
+    // first) is not locked at all. Then one step per turn, or none once another process
+    // has taken the version further.
+    let start = schema_version(connection, steps.len())?;
+    for _ in start..steps.len() {
+        let tx = rusqlite::Transaction::new_unchecked(connection, TransactionBehavior::Immediate)
+            .map_err(map_error)?;
+        let version = schema_version(&tx, steps.len())?;
+        let Some(step) = steps.get(version) else {
+            break;
+        };
+        tracing::info!(
+            from = version,
+            to = version + 1,
+            step = step.name,
+            "migrating the database schema"
+        );
+        match step.change {
+            Change::Sql(sql) => tx.execute_batch(sql),
+            Change::Code(change) => change(&tx),
+        }
+        .and_then(|()| tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1)))
+        .and_then(|()| tx.commit())
+        .map_err(map_error)?;
+    }
+    Ok(())
+}
+
+/// Databases made before items had versions get the column (every item at version 1);
+/// releases before `user_version` may have added it already.
+fn add_version_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has_version: bool = connection.query_row(
+        "SELECT count(*) FROM pragma_table_info('items') WHERE name = 'version'",
+        [],
+        |row| row.get::<_, i64>(0),
+    )? > 0;
     if !has_version {
         connection
-            .execute_batch("ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
-            .map_err(map_error)?;
+            .execute_batch("ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 1")?;
     }
     Ok(())
 }
@@ -739,6 +850,8 @@ fn map_error(error: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{IdempotencyKey, NewItem};
+    use tempfile::TempDir;
 
     #[tokio::test]
     async fn every_connection_gets_the_configured_page_cache() {
@@ -753,5 +866,485 @@ mod tests {
         assert_eq!(store.write(cache).await.expect("the writer"), -64);
         let default = SqliteStore::open(&dir.path().join("default.db")).expect("opens");
         assert_eq!(default.read(cache).expect("a reader"), -2000);
+    }
+
+    // Schema migrations. Databases of releases before `user_version` are built from the
+    // SQL those releases ran (`git log -p src/store/sqlite.rs`), versioned ones from the
+    // steps themselves.
+
+    /// The schema version this build migrates every database to.
+    const LATEST: usize = MIGRATIONS.len();
+
+    /// What the first releases (90d5f26 to 8344bba) ran at every open.
+    const FIRST_RELEASE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+    /// What the releases from 5007391 to 6baff2b ran at every open.
+    const HEALTH_PROBE_RELEASE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS health_probe (
+    id         INTEGER PRIMARY KEY,
+    checked_at TEXT NOT NULL
+);
+";
+
+    /// What the releases from 577d535 to the last one before `user_version` ran at
+    /// every open, statement by statement, then [`SAFE_WRITES_RELEASE_VERSION_COLUMN`]
+    /// when the items table had no version column.
+    const SAFE_WRITES_RELEASE_SCHEMA: [&str; 4] = [
+        "CREATE TABLE IF NOT EXISTS items (
+    id          TEXT PRIMARY KEY NOT NULL,
+    name        TEXT NOT NULL,
+    description TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) WITHOUT ROWID;",
+        "CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key         TEXT PRIMARY KEY NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    location    TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) WITHOUT ROWID;",
+        "CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);",
+        "CREATE TABLE IF NOT EXISTS health_probe (
+    id         INTEGER PRIMARY KEY,
+    checked_at TEXT NOT NULL
+);",
+    ];
+    const SAFE_WRITES_RELEASE_VERSION_COLUMN: &str =
+        "ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 1";
+
+    fn fields(name: &str, description: Option<&str>) -> ItemFields {
+        ItemFields::try_from(NewItem {
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+        })
+        .expect("valid fields")
+    }
+
+    fn database_file() -> (TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("items.db");
+        (dir, path)
+    }
+
+    /// A connection as every release opened its database (WAL), with `sql` run on it
+    /// the way a release before `user_version` ran its schema.
+    fn legacy_database(path: &Path, sql: &[&str]) -> Connection {
+        let db = Connection::open(path).expect("creates the file");
+        let _mode: String = db
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .expect("WAL");
+        for statement in sql {
+            db.execute_batch(statement).expect("the old schema");
+        }
+        db
+    }
+
+    /// Writes `item` with the first release's columns, which every later schema keeps.
+    fn insert_first_release_row(db: &Connection, item: &Item) {
+        db.execute(
+            "INSERT INTO items (id, name, description, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                item.id.to_string(),
+                item.name,
+                item.description,
+                stored_timestamp(item.created_at),
+                stored_timestamp(item.updated_at),
+            ],
+        )
+        .expect("an old row");
+    }
+
+    /// A database file at schema version `version`, made by the first `version` steps,
+    /// and the item written in it (none before the items table exists).
+    fn database_at(version: usize) -> (TempDir, PathBuf, Option<Item>) {
+        let (dir, path) = database_file();
+        let db = Connection::open(&path).expect("creates the file");
+        migrate(&db, &MIGRATIONS[..version]).expect("the first steps");
+        assert_eq!(schema_version(&db, version).expect("a version"), version);
+        let item = (version > 0).then(|| {
+            let item = Item::create(fields(&format!("made at {version}"), Some("old")));
+            insert_first_release_row(&db, &item);
+            item
+        });
+        (dir, path, item)
+    }
+
+    fn user_version(path: &Path) -> usize {
+        let db = Connection::open(path).expect("opens");
+        schema_version(&db, usize::MAX).expect("a version")
+    }
+
+    fn keyed(item: &Item, key: &str) -> IdempotentCreate {
+        IdempotentCreate {
+            key: IdempotencyKey::parse(key).expect("a valid key"),
+            fingerprint: format!("fingerprint of {key}"),
+            response: StoredResponse {
+                status: 201,
+                location: format!("/api/items/{}", item.id),
+                body: format!("{{\"id\":\"{}\"}}", item.id),
+            },
+            expires_at: now() + chrono::Duration::days(1),
+        }
+    }
+
+    /// Opens the database at `path` with the store and checks it is at the latest
+    /// version, `stored` (if any) reads back as it was written, and every kind of write
+    /// works: each needs some step's table or column.
+    async fn assert_migrated_and_usable(path: &Path, stored: Option<&Item>) -> SqliteStore {
+        let store = SqliteStore::open(path).expect("opens and migrates");
+        assert_eq!(user_version(path), LATEST);
+        let all = || PageRequest {
+            limit: 100,
+            after: None,
+        };
+        let listed = store.list(all()).await.expect("lists");
+        assert_eq!(
+            listed.items,
+            stored.into_iter().cloned().collect::<Vec<_>>()
+        );
+        if let Some(stored) = stored {
+            assert_eq!(&store.get(stored.id).await.expect("reads back"), stored);
+            let replaced = store
+                .replace(stored.id, &fields("replaced", None), Some(stored.version))
+                .await
+                .expect("replaces at its version");
+            assert_eq!(replaced.version, Version(stored.version.0 + 1));
+            assert_eq!(store.get(stored.id).await.expect("reads back"), replaced);
+        }
+        let created = Item::create(fields("created", None));
+        store.insert(&created).await.expect("inserts");
+        assert_eq!(store.get(created.id).await.expect("reads back"), created);
+        let keyed_item = Item::create(fields("keyed", None));
+        let create = keyed(&keyed_item, "key-1");
+        assert_eq!(
+            store
+                .insert_idempotent(&keyed_item, &create)
+                .await
+                .expect("creates with a key"),
+            IdempotentOutcome::Created
+        );
+        assert_eq!(
+            store
+                .insert_idempotent(&Item::create(fields("retry", None)), &create)
+                .await
+                .expect("replays"),
+            IdempotentOutcome::Replayed(create.response.clone())
+        );
+        store
+            .delete(created.id, Some(Version::FIRST))
+            .await
+            .expect("deletes");
+        store
+            .check()
+            .await
+            .expect("healthy: reads and the probe write");
+        assert_eq!(
+            store.list(all()).await.expect("lists").items.len(),
+            stored.iter().len() + 1
+        );
+        store
+    }
+
+    #[tokio::test]
+    async fn a_new_file_gets_every_step() {
+        let (_dir, path, item) = database_at(0);
+        assert_migrated_and_usable(&path, item.as_ref()).await;
+    }
+
+    #[tokio::test]
+    async fn step_2_adds_the_health_probe_to_a_version_1_database() {
+        let (_dir, path, item) = database_at(1);
+        assert_migrated_and_usable(&path, item.as_ref()).await;
+    }
+
+    #[tokio::test]
+    async fn step_3_adds_idempotency_keys_to_a_version_2_database() {
+        let (_dir, path, item) = database_at(2);
+        assert_migrated_and_usable(&path, item.as_ref()).await;
+        let db = Connection::open(&path).expect("opens");
+        let index: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'idempotency_keys_expiry'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("reads the schema");
+        assert_eq!(index, 1, "the expiry sweep's index");
+    }
+
+    #[tokio::test]
+    async fn step_4_gives_a_version_3_databases_items_version_1() {
+        let (_dir, path, item) = database_at(3);
+        let item = item.expect("an item");
+        assert_eq!(
+            item.version,
+            Version::FIRST,
+            "what the stored row must read as"
+        );
+        assert_migrated_and_usable(&path, Some(&item)).await;
+    }
+
+    #[tokio::test]
+    async fn every_version_is_migrated_to_the_latest() {
+        for version in 0..=LATEST {
+            let (_dir, path, item) = database_at(version);
+            assert_migrated_and_usable(&path, item.as_ref()).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_first_release_database_is_migrated_with_its_items_at_version_1() {
+        let (_dir, path) = database_file();
+        let item = Item::create(fields("from the first release", Some("no version")));
+        let db = legacy_database(&path, &[FIRST_RELEASE_SCHEMA]);
+        insert_first_release_row(&db, &item);
+        drop(db);
+        assert_eq!(user_version(&path), 0);
+        assert_migrated_and_usable(&path, Some(&item)).await;
+    }
+
+    #[tokio::test]
+    async fn a_health_probe_release_database_is_migrated_with_its_items_at_version_1() {
+        let (_dir, path) = database_file();
+        let item = Item::create(fields("from the health probe release", None));
+        let db = legacy_database(&path, &[HEALTH_PROBE_RELEASE_SCHEMA]);
+        insert_first_release_row(&db, &item);
+        db.execute(
+            "INSERT INTO health_probe (id, checked_at) VALUES (1, ?1)",
+            [stored_timestamp(now())],
+        )
+        .expect("an old probe row");
+        drop(db);
+        assert_migrated_and_usable(&path, Some(&item)).await;
+    }
+
+    #[tokio::test]
+    async fn a_safe_writes_release_database_is_stamped_keeping_its_versions() {
+        let (_dir, path) = database_file();
+        let mut statements = SAFE_WRITES_RELEASE_SCHEMA.to_vec();
+        statements.push(SAFE_WRITES_RELEASE_VERSION_COLUMN);
+        let db = legacy_database(&path, &statements);
+        let mut item = Item::create(fields("from the safe writes release", Some("v3")));
+        item.version = Version(3);
+        insert_row(&db, &item).expect("a row with its version");
+        drop(db);
+        assert_eq!(
+            user_version(&path),
+            0,
+            "releases before user_version left it at 0"
+        );
+        assert_migrated_and_usable(&path, Some(&item)).await;
+        let db = Connection::open(&path).expect("opens");
+        let version_columns: i64 = db
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('items') WHERE name = 'version'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("reads the schema");
+        assert_eq!(version_columns, 1);
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_the_safe_writes_release_left_half_done_is_completed() {
+        // The safe writes release opening a first release's database, stopped after its
+        // first two statements: idempotency keys but no index, no health probe, and no
+        // version column. Not a prefix of the steps.
+        let (_dir, path) = database_file();
+        let item = Item::create(fields("half upgraded", None));
+        let db = legacy_database(&path, &[FIRST_RELEASE_SCHEMA]);
+        insert_first_release_row(&db, &item);
+        for statement in &SAFE_WRITES_RELEASE_SCHEMA[..2] {
+            db.execute_batch(statement).expect("the old statement");
+        }
+        drop(db);
+        assert_migrated_and_usable(&path, Some(&item)).await;
+    }
+
+    #[tokio::test]
+    async fn opening_a_migrated_database_again_changes_nothing() {
+        let (_dir, path) = database_file();
+        let item = Item::create(fields("kept", None));
+        let schema = |path: &Path| -> Vec<String> {
+            let db = Connection::open(path).expect("opens");
+            let mut select = db
+                .prepare("SELECT sql FROM sqlite_schema ORDER BY name")
+                .expect("prepares");
+            select
+                .query_map([], |row| row.get(0))
+                .expect("reads the schema")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let first = SqliteStore::open(&path).expect("creates");
+        first.insert(&item).await.expect("inserts");
+        let before = schema(&path);
+        let second = SqliteStore::open(&path).expect("opens beside the first");
+        drop(first);
+        drop(second);
+        let third = SqliteStore::open(&path).expect("opens again");
+        assert_eq!(user_version(&path), LATEST);
+        assert_eq!(schema(&path), before);
+        assert_eq!(third.get(item.id).await.expect("still there"), item);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_gets_the_latest_version() {
+        let store = SqliteStore::in_memory().expect("opens");
+        let version = store
+            .write(|db| schema_version(db, LATEST))
+            .await
+            .expect("reads");
+        assert_eq!(version, LATEST);
+        let item = Item::create(fields("in memory", None));
+        store.insert(&item).await.expect("inserts");
+        assert_eq!(store.get(item.id).await.expect("reads back"), item);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused_and_left_alone() {
+        let (_dir, path) = database_file();
+        {
+            let db = Connection::open(&path).expect("creates the file");
+            db.execute_batch(&format!(
+                "CREATE TABLE from_the_future (x); PRAGMA user_version = {};",
+                LATEST + 1
+            ))
+            .expect("a database from a newer release");
+        }
+        let before = std::fs::read(&path).expect("readable");
+        let error = SqliteStore::open(&path).expect_err("a newer schema is refused");
+        let StoreError::Other(source) = &error else {
+            panic!("not a fault that may pass: {error:?}");
+        };
+        assert_eq!(
+            source.to_string(),
+            format!(
+                "the database is at schema version {}, this build knows up to {LATEST}: \
+                 run a newer items-api",
+                LATEST + 1
+            )
+        );
+        assert_eq!(
+            std::fs::read(&path).expect("readable"),
+            before,
+            "not written"
+        );
+        assert_eq!(user_version(&path), LATEST + 1);
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_database_at_the_last_whole_version() {
+        let (_dir, path) = database_file();
+        let db = Connection::open(&path).expect("creates the file");
+        let first = Migration {
+            name: "first",
+            change: Change::Sql("CREATE TABLE first (x);"),
+        };
+        let failing = Migration {
+            name: "failing",
+            change: Change::Sql("CREATE TABLE second (x); INSERT INTO nowhere VALUES (1);"),
+        };
+        migrate(&db, &[first, failing]).expect_err("the second step fails");
+        assert_eq!(schema_version(&db, 2).expect("a version"), 1);
+        let second: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'second'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("reads the schema");
+        assert_eq!(
+            second, 0,
+            "the failed step's first statement is rolled back"
+        );
+        let first = Migration {
+            name: "first",
+            change: Change::Sql("CREATE TABLE first (x);"),
+        };
+        let fixed = Migration {
+            name: "fixed",
+            change: Change::Sql("CREATE TABLE second (x);"),
+        };
+        migrate(&db, &[first, fixed]).expect("the first step is not run again");
+        assert_eq!(schema_version(&db, 2).expect("a version"), 2);
+    }
+
+    #[test]
+    fn two_writers_migrating_one_file_at_once_apply_each_step_once() {
+        // Steps that fail when run twice, as steps after the first four may.
+        let steps = || {
+            [
+                Migration {
+                    name: "a",
+                    change: Change::Sql("CREATE TABLE a (x);"),
+                },
+                Migration {
+                    name: "b",
+                    change: Change::Sql("CREATE TABLE b (x);"),
+                },
+            ]
+        };
+        for _ in 0..20 {
+            let (_dir, path) = database_file();
+            let start = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                let writers: Vec<_> = (0..2)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let db = Connection::open(&path).expect("opens");
+                            db.busy_timeout(BUSY_TIMEOUT).expect("a busy timeout");
+                            start.wait();
+                            migrate(&db, &steps())
+                        })
+                    })
+                    .collect();
+                for writer in writers {
+                    writer.join().expect("no panic").expect("migrates");
+                }
+            });
+            assert_eq!(user_version(&path), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_replaced_by_an_older_database_is_migrated_when_the_writer_reopens() {
+        let (dir, path) = database_file();
+        let store = SqliteStore::open(&path).expect("creates");
+        let old_path = dir.path().join("old.db");
+        let old = Item::create(fields("restored from an old backup", None));
+        let db = legacy_database(&old_path, &[FIRST_RELEASE_SCHEMA]);
+        insert_first_release_row(&db, &old);
+        drop(db);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        std::fs::rename(&old_path, &path).expect("replaces the file");
+        let created = Item::create(fields("after the restore", None));
+        store
+            .insert(&created)
+            .await
+            .expect("writes into the new file");
+        assert_eq!(user_version(&path), LATEST);
+        assert_eq!(store.get(old.id).await.expect("the old item"), old);
+        assert_eq!(store.get(created.id).await.expect("the new item"), created);
     }
 }

@@ -283,15 +283,40 @@ async fn without_a_host_header_the_served_server_comes_from_the_request_context(
     );
 }
 
-/// An event of each kind, changed by `change`, run in-process: its response status and
-/// the problem's detail (from the body, base64 or not).
-async fn run_changed(name: &str, change: impl Fn(&mut Value)) -> (u64, Value) {
+/// What the service answered an event: its status, Content-Type and body as JSON (null
+/// when the body is not JSON; a base64 body is decoded first).
+#[derive(Debug)]
+struct Answer {
+    status: u64,
+    content_type: String,
+    body: Value,
+}
+
+impl Answer {
+    /// Asserts a problem+json answer with `status` and `detail`.
+    #[track_caller]
+    fn assert_problem(&self, status: u64, detail: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.content_type, "application/problem+json", "{self:?}");
+        assert_eq!(self.body["status"], status, "{self:?}");
+        assert_eq!(self.body["detail"], detail, "{self:?}");
+    }
+}
+
+/// An event fixture, changed by `change`, run in-process.
+async fn answer_changed(name: &str, change: impl Fn(&mut Value)) -> Answer {
     let mut event: Value = serde_json::from_str(&event(name)).expect("JSON");
     change(&mut event);
     let response = items_api::lambda::invoke(app().app(), &event.to_string(), Default::default())
         .await
         .expect("answered, not an invocation error");
     let status = response["statusCode"].as_u64().expect("a status");
+    // REST v1 and ALB events with multi-value headers get them back that way.
+    let content_type = response["headers"]["content-type"]
+        .as_str()
+        .or_else(|| response["multiValueHeaders"]["content-type"][0].as_str())
+        .unwrap_or_default()
+        .to_owned();
     let body = response["body"].as_str().unwrap_or_default();
     let body = if response["isBase64Encoded"] == true {
         base64::engine::general_purpose::STANDARD
@@ -301,21 +326,55 @@ async fn run_changed(name: &str, change: impl Fn(&mut Value)) -> (u64, Value) {
     } else {
         body.to_owned()
     };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    Answer {
+        status,
+        content_type,
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+    }
 }
+
+/// An event of each kind, changed by `change`, run in-process: its response status and
+/// the problem's detail (from the body, base64 or not).
+async fn run_changed(name: &str, change: impl Fn(&mut Value)) -> (u64, Value) {
+    let answer = answer_changed(name, change).await;
+    (answer.status, answer.body)
+}
+
+/// Sets the Host header of an event, in whichever header maps it has and under the
+/// name's spelling there.
+fn set_host(event: &mut Value, host: &str) {
+    for headers in ["headers", "multiValueHeaders"] {
+        let Some(headers) = event[headers].as_object_mut() else {
+            continue;
+        };
+        let name = if headers.contains_key("host") {
+            "host"
+        } else {
+            "Host"
+        };
+        let value = if headers.get(name).is_some_and(Value::is_array) {
+            serde_json::json!([host])
+        } else {
+            Value::String(host.to_owned())
+        };
+        headers.insert(name.to_owned(), value);
+    }
+}
+
+/// One fixture of each payload kind.
+const KINDS: [&str; 4] = [
+    "rest-v1-create-item.json",
+    "function-url-create-item.json",
+    "http-v2-get-health.json",
+    "alb-get-health.json",
+];
 
 /// Events of every kind whose body is marked base64 but is not, or whose Host header
 /// is not a host: lambda_http's conversion panicked on them (a 502 for the caller, an
 /// invocation error on the alarm). Each now gets a 400 problem saying what is wrong.
 #[tokio::test]
 async fn malformed_events_of_every_kind_get_a_400_problem_not_a_panic() {
-    let kinds = [
-        "rest-v1-create-item.json",
-        "function-url-create-item.json",
-        "http-v2-get-health.json",
-        "alb-get-health.json",
-    ];
-    for name in kinds {
+    for name in KINDS {
         let (status, problem) = run_changed(name, |event| {
             event["isBase64Encoded"] = Value::Bool(true);
             event["body"] = Value::String("this is not base64!".to_owned());
@@ -329,25 +388,8 @@ async fn malformed_events_of_every_kind_get_a_400_problem_not_a_panic() {
                 .is_some_and(|d| d.contains("base64")),
             "{name}: {problem}"
         );
-        let (status, problem) = run_changed(name, |event| {
-            for headers in ["headers", "multiValueHeaders"] {
-                let Some(headers) = event[headers].as_object_mut() else {
-                    continue;
-                };
-                let host = if headers.contains_key("host") {
-                    "host"
-                } else {
-                    "Host"
-                };
-                let value = if headers.get(host).is_some_and(Value::is_array) {
-                    serde_json::json!(["bad host/with a space"])
-                } else {
-                    Value::String("bad host/with a space".to_owned())
-                };
-                headers.insert(host.to_owned(), value);
-            }
-        })
-        .await;
+        let (status, problem) =
+            run_changed(name, |event| set_host(event, "bad host/with a space")).await;
         assert_eq!(status, 400, "{name}: {problem}");
         assert!(
             problem["detail"]
@@ -375,5 +417,194 @@ async fn rest_v1_encoded_characters_stay_in_their_segment_as_locally() {
         assert_eq!(status, 422, "{base}: {problem}");
         assert_eq!(problem["instance"], "/api/items/not%20an%2Fid", "{base}");
         assert_eq!(problem["errors"][0]["field"], "item_id", "{base}");
+    }
+}
+
+/// `xn--zz.com` looks like a host name, but its `xn--` label is not valid punycode:
+/// lambda_http's URL parser (IDNA) rejected it, and lambda_http unwrapped the parse and
+/// panicked (an invocation error, a 502 on AWS). It is a Host that is not a host name.
+#[tokio::test]
+async fn alb_event_with_an_invalid_punycode_host_gets_a_400_problem() {
+    let answer = answer_changed("alb-get-health.json", |event| {
+        set_host(event, "xn--zz.com");
+    })
+    .await;
+    answer.assert_problem(400, "The Host header is not a host name.");
+}
+
+/// Every host the URL parser lambda_http uses rejects, in every payload kind: labels
+/// IDNA rejects, and a last label that is a number (the URL standard then wants IPv4).
+#[tokio::test]
+async fn hosts_the_url_parser_rejects_get_a_400_problem_in_every_kind() {
+    for name in KINDS {
+        for host in [
+            "xn--zz.com",
+            "shop.xn--a.example",
+            "XN--ZZ.COM:443",
+            "www.example.123",
+        ] {
+            let answer = answer_changed(name, |event| set_host(event, host)).await;
+            answer.assert_problem(400, "The Host header is not a host name.");
+        }
+    }
+}
+
+/// Without a Host header lambda_http builds the URL from the request context's domain
+/// name, which IDNA rejects all the same.
+#[tokio::test]
+async fn rest_v1_domain_name_with_invalid_punycode_gets_a_400_problem() {
+    let answer = answer_changed("rest-v1-get-health.json", |event| {
+        for headers in ["headers", "multiValueHeaders"] {
+            if let Some(headers) = event[headers].as_object_mut() {
+                headers.remove("Host");
+            }
+        }
+        event["requestContext"]["domainName"] = "xn--zz.com".into();
+    })
+    .await;
+    answer.assert_problem(400, "The request context's domain name is not a host name.");
+}
+
+/// A change to an event fixture.
+type EventChange<'a> = Box<dyn Fn(&mut Value) + 'a>;
+
+/// The 414 the local server answers a target over `MAX_URI_BYTES` (8 KiB by default).
+const URI_TOO_LONG: &str = "The request URI is longer than the limit of 8192 bytes.";
+
+/// A REST v1 event whose path is longer than an `http::Uri` holds (65,534 bytes):
+/// lambda_http's request builder failed with `Uri(TooLong)` and it panicked. The
+/// service answers the same 414 as locally.
+#[tokio::test]
+async fn rest_v1_event_with_a_path_over_the_uri_limit_gets_a_414_problem() {
+    let path = format!("/api/items/{}", "a".repeat(70_000));
+    let answer = answer_changed("rest-v1-get-health.json", |event| {
+        event["path"] = path.clone().into();
+        event["pathParameters"]["proxy"] = path[1..].into();
+        event["requestContext"]["path"] = format!("/prod{path}").into();
+    })
+    .await;
+    answer.assert_problem(414, URI_TOO_LONG);
+}
+
+/// Targets lambda_http cannot build a URI of in every kind: a path short as sent but
+/// over the limit once percent-encoded, long query strings (raw, single and
+/// multi-value), a long stage. And a target under http's limit but over the service's,
+/// which the service's own limit answers: the same 414 either way.
+#[tokio::test]
+async fn targets_over_the_uri_limit_get_a_414_problem_in_every_kind() {
+    let long = "a".repeat(70_000);
+    let cases: [(&str, EventChange); 7] = [
+        (
+            "rest-v1-get-health.json",
+            // 44,000 bytes as sent, 132,000 once percent-encoded.
+            Box::new(|event| event["path"] = format!("/api/{}", "é".repeat(22_000)).into()),
+        ),
+        (
+            "rest-v1-get-health.json",
+            Box::new(|event| event["requestContext"]["stage"] = long.clone().into()),
+        ),
+        (
+            "rest-v1-list-items-multi-value.json",
+            Box::new(|event| {
+                event["multiValueQueryStringParameters"]["limit"] = serde_json::json!([long])
+            }),
+        ),
+        (
+            "http-v2-get-health.json",
+            Box::new(|event| event["rawQueryString"] = format!("q={long}").into()),
+        ),
+        (
+            "function-url-create-item.json",
+            Box::new(|event| event["rawPath"] = format!("/{long}").into()),
+        ),
+        (
+            "sam-alb-list-items.json",
+            Box::new(|event| event["queryStringParameters"]["query"] = long.clone().into()),
+        ),
+        (
+            "alb-get-health.json",
+            Box::new(|event| event["path"] = format!("/api/{}", "a".repeat(9_000)).into()),
+        ),
+    ];
+    for (name, change) in cases {
+        let answer = answer_changed(name, change).await;
+        answer.assert_problem(414, URI_TOO_LONG);
+    }
+}
+
+/// Paths that do not start with `/` (found by event_fuzz.rs): lambda_http writes the
+/// path right after the host and unwraps the URL parse, which failed (`:x` a bad port,
+/// `@` an empty host, `.xn--zz` a label IDNA rejects) or gave a URI `http::Uri`
+/// rejects; behind a REST stage the path ran into the stage's name.
+#[tokio::test]
+async fn paths_not_starting_with_a_slash_get_a_400_problem_in_every_kind() {
+    for name in [
+        "rest-v1-get-health.json",
+        "http-v2-get-health.json",
+        "alb-get-health.json",
+    ] {
+        for path in [":x", "@", ".xn--zz", "Ⱥ4{`"] {
+            let answer = answer_changed(name, |event| {
+                let key = if event.get("rawPath").is_some() {
+                    "rawPath"
+                } else {
+                    "path"
+                };
+                event[key] = path.into();
+            })
+            .await;
+            answer.assert_problem(400, "The event's path does not start with /.");
+        }
+    }
+}
+
+/// HTTP API raw query strings are appended to the URI as sent (found by event_fuzz.rs):
+/// with characters an `http::Uri` rejects, lambda_http's request builder failed and it
+/// panicked. The local server answers such a request line 400 too.
+#[tokio::test]
+async fn raw_query_strings_a_uri_cannot_hold_get_a_400_problem() {
+    for name in ["http-v2-get-health.json", "function-url-create-item.json"] {
+        for query in ["a=b c", "q=<script>", "x=\"y\"", "tab=\t"] {
+            let answer = answer_changed(name, |event| event["rawQueryString"] = query.into()).await;
+            answer.assert_problem(400, "The event's raw query string is not a URI query.");
+        }
+    }
+}
+
+/// A query parameter with an empty list of values (found by event_fuzz.rs):
+/// `query_map`'s iterator, behind the `to_query_string` lambda_http calls, indexes
+/// each name's first value and panicked.
+#[tokio::test]
+async fn query_parameters_without_values_get_a_400_problem() {
+    let cases: [(&str, &str, Value); 5] = [
+        (
+            "sam-rest-v1-create-item.json",
+            "multiValueQueryStringParameters",
+            serde_json::json!({"foo": []}),
+        ),
+        (
+            "rest-v1-get-health.json",
+            "queryStringParameters",
+            serde_json::json!({"limit": []}),
+        ),
+        (
+            "sam-alb-list-items.json",
+            "queryStringParameters",
+            serde_json::json!({"query": [], "other": "1"}),
+        ),
+        (
+            "alb-get-health.json",
+            "multiValueQueryStringParameters",
+            serde_json::json!({"a": []}),
+        ),
+        (
+            "http-v2-get-health.json",
+            "queryStringParameters",
+            serde_json::json!({"a": []}),
+        ),
+    ];
+    for (name, key, parameters) in cases {
+        let answer = answer_changed(name, |event| event[key] = parameters.clone()).await;
+        answer.assert_problem(400, "The event has a query parameter without a value.");
     }
 }

@@ -9,6 +9,7 @@ mod contract;
 mod cors;
 mod docs;
 mod errors;
+mod event_fuzz;
 mod faults;
 mod invoke;
 mod items;
