@@ -618,11 +618,17 @@ mod tests {
                 .extensions()
                 .get::<Arc<ApiError>>()
                 .expect("rendered as a problem");
-            assert_eq!(error_chain(error.as_ref()), "internal error: handler panicked: boom");
+            assert_eq!(
+                error_chain(error.as_ref()),
+                "internal error: handler panicked: boom"
+            );
             assert!(!error.detail().contains("boom"), "{}", error.detail());
         }
         let unknown = panic_response(Box::new(42_u8));
-        let error = unknown.extensions().get::<Arc<ApiError>>().expect("a problem");
+        let error = unknown
+            .extensions()
+            .get::<Arc<ApiError>>()
+            .expect("a problem");
         assert!(error_chain(error.as_ref()).ends_with("handler panicked: unknown panic"));
     }
 
@@ -633,7 +639,10 @@ mod tests {
         struct Lines(Arc<Mutex<Vec<u8>>>);
         impl std::io::Write for Lines {
             fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+                self.0
+                    .lock()
+                    .expect("not poisoned")
+                    .extend_from_slice(bytes);
                 Ok(bytes.len())
             }
             fn flush(&mut self) -> std::io::Result<()> {
@@ -652,7 +661,10 @@ mod tests {
                 &ApiError::Internal("disk on fire".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
             );
-            log_error(&ApiError::UnsupportedMediaType, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            log_error(
+                &ApiError::UnsupportedMediaType,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            );
         });
         let text = String::from_utf8(lines.0.lock().expect("not poisoned").clone()).expect("UTF-8");
         let events: Vec<serde_json::Value> = text

@@ -239,7 +239,10 @@ mod tests {
             let Err(ApiError::Validation(errors)) = parse_json::<serde_json::Value>(body) else {
                 panic!("{} is a data error", String::from_utf8_lossy(body));
             };
-            assert_eq!(errors[0].message, format!("must be a JSON object, not {kind}"));
+            assert_eq!(
+                errors[0].message,
+                format!("must be a JSON object, not {kind}")
+            );
         }
         assert_eq!(json_type(&serde_json::json!({})), "an object");
     }

@@ -129,11 +129,19 @@ fn documented_modules(text: &str) -> BTreeMap<String, (usize, BTreeSet<String>)>
         cell.split('`')
             .skip(1)
             .step_by(2)
-            .map(|name| name.trim_end_matches(".rs").trim_end_matches('/').to_owned())
+            .map(|name| {
+                name.trim_end_matches(".rs")
+                    .trim_end_matches('/')
+                    .to_owned()
+            })
             .collect()
     };
     let mut rows = BTreeMap::new();
-    for line in text.lines().skip_while(|l| !l.starts_with("| floor | module |")).skip(2) {
+    for line in text
+        .lines()
+        .skip_while(|l| !l.starts_with("| floor | module |"))
+        .skip(2)
+    {
         if !line.starts_with('|') {
             break;
         }

@@ -10,7 +10,6 @@
 //! minimal set, and what went wrong.
 
 use crate::support::{EVENTS, FIXTURE_TOKEN, TestApp};
-use items_api::config::Config;
 use items_api::lambda::InvokeError;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -218,10 +217,8 @@ fn excerpt(text: &str, max: usize) -> String {
 fn mutated_events_end_in_a_response_below_500_or_a_clean_error() {
     let fixtures = fixtures();
     // One service for every case, as one Lambda environment serves many invocations.
-    let app = TestApp::with_config(Config {
-        api_token: Some(FIXTURE_TOKEN.to_owned()),
-        ..Config::default()
-    });
+    let app =
+        TestApp::configured(|config| config.writes.api_token = Some(FIXTURE_TOKEN.to_owned()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
