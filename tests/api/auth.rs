@@ -1,5 +1,6 @@
 //! Bearer-token protection of writes.
 
+use crate::operations::operations;
 use crate::support::{TOKEN, TestApp};
 use axum::body::Body;
 use axum::http::Method;
@@ -84,21 +85,71 @@ async fn auth_is_checked_before_the_body() {
     response.problem(401);
 }
 
+/// Every operation `openapi.yaml` marks as needing the bearer token refuses a request
+/// without it (or with a wrong one) with a 401 and changes nothing, and takes it with the
+/// token; every operation the contract leaves public answers without one. The list is
+/// the contract's, so a new operation is checked as soon as it is there.
 #[tokio::test]
 async fn every_write_needs_the_token_and_reads_do_not() {
     let app = TestApp::with_token();
-    let created = app.create("n", None).await;
-    let uri = format!("/api/items/{}", created["id"].as_str().expect("id"));
-    let json = [("content-type", "application/json")];
-    app.send(Method::PUT, &uri, &json, Body::from(BODY))
-        .await
-        .problem(401);
-    app.send(Method::DELETE, &uri, &[], Body::empty())
-        .await
-        .problem(401);
-    assert_eq!(app.get(&uri).await.status, 200);
-    assert_eq!(app.get("/api/items").await.status, 200);
-    assert_eq!(app.get("/api/health").await.status, 200);
+    let operations = operations();
+    assert!(
+        operations.iter().any(|o| o.needs_token) && operations.iter().any(|o| !o.needs_token),
+        "the contract has protected and public operations"
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    for operation in &operations {
+        // A fresh item for each operation, so a delete takes no other's.
+        let item = app.create("auth", None).await;
+        let id = item["id"].as_str().expect("id").to_owned();
+        let value = |name: &str| (name == "item_id").then(|| id.clone());
+        let before = app.get("/api/items?limit=100").await.json();
+        let without = app.send_request(operation.request(value, None)).await;
+        if !operation.needs_token {
+            assert_eq!(
+                without.status.as_u16(),
+                operation.success(),
+                "{operation} is public: {}",
+                without.text()
+            );
+            continue;
+        }
+        assert_eq!(
+            without.status,
+            401,
+            "{operation} without a token: {}",
+            without.text()
+        );
+        without.problem(401);
+        assert_eq!(
+            without.header("www-authenticate"),
+            r#"Bearer realm="items-api""#,
+            "{operation}"
+        );
+        let wrong = app
+            .send_request(operation.request(value, Some("Bearer wrong")))
+            .await;
+        assert_eq!(
+            wrong.status,
+            401,
+            "{operation} with a wrong token: {}",
+            wrong.text()
+        );
+        assert_eq!(
+            app.get("/api/items?limit=100").await.json(),
+            before,
+            "{operation} refused, yet the items changed"
+        );
+        let with = app
+            .send_request(operation.request(value, Some(&bearer)))
+            .await;
+        assert_eq!(
+            with.status.as_u16(),
+            operation.success(),
+            "{operation} with the token: {}",
+            with.text()
+        );
+    }
 }
 
 #[tokio::test]

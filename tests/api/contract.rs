@@ -1,14 +1,11 @@
 //! `openapi.yaml` is the contract: the code must generate exactly that document.
 
-use crate::support::TestApp;
+pub use crate::operations::contract;
+use crate::operations::{operations, operations_of};
+use crate::support::{TOKEN, TestApp};
 use assert_json_diff::{CompareMode, Config, assert_json_matches_no_panic};
 use serde_json::Value;
-
-pub fn contract() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
-    let text = std::fs::read_to_string(path).expect("openapi.yaml is readable");
-    yaml_serde::from_str(&text).expect("openapi.yaml is valid YAML")
-}
+use std::collections::{BTreeMap, BTreeSet};
 
 fn generated() -> Value {
     serde_json::to_value(items_api::api::openapi()).expect("the generated document serializes")
@@ -80,36 +77,62 @@ async fn served_document_is_the_contract_plus_the_callers_server() {
 }
 
 #[test]
-fn every_route_of_the_contract_has_an_operation_id_and_tag() {
-    let contract = contract();
-    let paths = contract["paths"].as_object().expect("paths");
-    let mut ids = Vec::new();
-    for (path, item) in paths {
-        for (method, operation) in item.as_object().expect("path item") {
-            let id = operation["operationId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
-            assert!(
-                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
-                "{id} has no tag"
-            );
-            ids.push(id.to_owned());
+fn every_operation_of_the_contract_has_a_unique_operation_id_and_a_tag() {
+    let operations = operations();
+    assert!(!operations.is_empty(), "openapi.yaml has operations");
+    let mut seen = BTreeMap::new();
+    for operation in &operations {
+        assert!(!operation.tags.is_empty(), "{operation} has no tag");
+        if let Some(earlier) = seen.insert(operation.id.clone(), operation.to_string()) {
+            panic!("{operation} has the operationId of {earlier}");
         }
     }
-    ids.sort();
-    assert_eq!(
-        ids,
-        [
-            "createItem",
-            "deleteItem",
-            "getAwsInfo",
-            "getHealth",
-            "getItem",
-            "getWelcome",
-            "listItems",
-            "replaceItem"
-        ]
+}
+
+/// `routes()` registers a route together with its operation (utoipa-axum's `routes!`),
+/// so the operations the router documents are the routes it serves: they must be the
+/// contract's, each under its method, path and operationId.
+#[test]
+fn the_router_registers_exactly_the_operations_of_the_contract() {
+    let names = |document: &Value| -> BTreeSet<String> {
+        operations_of(document)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let contract = names(&contract());
+    let routed = names(&generated());
+    let missing: Vec<_> = contract.difference(&routed).collect();
+    let extra: Vec<_> = routed.difference(&contract).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "in openapi.yaml but not routed: {missing:?}; routed but not in openapi.yaml: {extra:?}"
     );
+}
+
+/// Each operation of the contract, sent as the contract describes it (a real item for
+/// `{item_id}`, the example body, the token), reaches its handler and answers its
+/// documented success: no operation of the contract is a 404 or 405 of the router.
+#[tokio::test]
+async fn every_operation_of_the_contract_answers_its_documented_success() {
+    let app = TestApp::with_token();
+    let bearer = format!("Bearer {TOKEN}");
+    for operation in operations() {
+        // A fresh item for each operation, so a delete takes no other's.
+        let item = app.create("contract", None).await;
+        let id = item["id"].as_str().expect("id").to_owned();
+        let request = operation.request(
+            |name| (name == "item_id").then(|| id.clone()),
+            Some(&bearer),
+        );
+        let response = app.send_request(request).await;
+        assert_eq!(
+            response.status.as_u16(),
+            operation.success(),
+            "{operation}: {}",
+            response.text()
+        );
+    }
 }
 
 /// The problem examples the contract publishes are what the service really sends

@@ -2,6 +2,7 @@
 
 use crate::support::{Moto, Server, client, dynamodb_client};
 use items_api::store::DynamoDbStore;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 async fn create_with_key(server: &Server, key: &str) -> reqwest::Response {
@@ -67,6 +68,7 @@ async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
             .expect("answers");
         assert_eq!(listed.status(), 503);
     }
+    let asked = Instant::now();
     let health = client()
         .get(server.url("/api/health"))
         .send()
@@ -74,14 +76,31 @@ async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
         .expect("answers");
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.expect("JSON");
+    assert_eq!(body["status"], "unavailable", "{body}");
+    let store = body["store"].as_object().expect("the store's state");
     assert_eq!(
-        body["store"],
-        serde_json::json!({"backend": "dynamodb", "status": "unavailable",
-            "latency_ms": body["store"]["latency_ms"], "error": body["store"]["error"]})
+        store.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["backend", "error", "latency_ms", "status"]),
+        "{body}"
+    );
+    assert_eq!(store["backend"], "dynamodb");
+    assert_eq!(store["status"], "unavailable");
+    // How long the failed check took: a number of milliseconds, no more than the client
+    // waited for the answer.
+    let latency_ms = store["latency_ms"]
+        .as_f64()
+        .expect("latency_ms is a number");
+    assert!(
+        (0.0..=asked.elapsed().as_secs_f64() * 1000.0).contains(&latency_ms),
+        "{body}"
     );
     // It says which part failed.
-    let error = body["store"]["error"].as_str().expect("an error message");
+    let error = store["error"].as_str().expect("an error message");
     assert!(error.starts_with("store unavailable: read: "), "{error}");
+    assert!(
+        error.len() > "store unavailable: read: ".len(),
+        "and why: {error}"
+    );
 
     // The emulator comes back (empty, as moto keeps nothing): recreate the table.
     let moto = Moto::start_on(moto.port());

@@ -15,6 +15,7 @@ mod invoke;
 mod items;
 mod lambda;
 mod metrics;
+mod operations;
 mod resilience;
 mod rotation;
 mod safe_writes;

@@ -207,18 +207,40 @@ async fn a_known_sequence_of_requests_gives_exactly_the_expected_emf_lines() {
     assert!(stores.iter().all(|l| l["StoreErrors"] == 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_are_off_locally_by_default() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::with_env(&[(
-        "DATABASE_PATH",
-        dir.path().join("items.db").display().to_string(),
-    )]);
-    client()
+/// The lines a server logs up to and including the one that ends a health request.
+async fn lines_of_one_health_request(mut server: Server, request_id: &str) -> Vec<Value> {
+    let response = client()
         .get(server.url("/api/health"))
+        .header("x-request-id", request_id)
         .send()
         .await
         .expect("health");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(!server.drain_logs().contains("\"_aws\""));
+    assert_eq!(response.status(), 200);
+    let mut seen = Vec::new();
+    server.wait_for_log(|line| {
+        seen.push(line.clone());
+        line["message"] == "request completed" && line["span"]["request_id"] == request_id
+    });
+    seen
+}
+
+/// Locally, without METRICS, a request writes no EMF line. Every line a request writes
+/// is out before the request's own log line (the control, with METRICS=true, shows it
+/// for this build), so reading up to that line sees them all: a line that is merely
+/// late cannot pass for no line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_off_locally_by_default() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = |name: &str| ("DATABASE_PATH", dir.path().join(name).display().to_string());
+    let is_emf = |line: &Value| line.get("_aws").is_some();
+    let control = Server::with_env(&[database("on.db"), ("METRICS", "true".to_owned())]);
+    let on = lines_of_one_health_request(control, "metrics-on").await;
+    assert!(
+        on.iter().any(is_emf),
+        "with METRICS=true the EMF lines come before the request's log line: {on:#?}"
+    );
+    let server = Server::with_env(&[database("off.db")]);
+    let off = lines_of_one_health_request(server, "metrics-off").await;
+    let emf: Vec<&Value> = off.iter().filter(|line| is_emf(line)).collect();
+    assert!(emf.is_empty(), "EMF lines without METRICS: {emf:#?}");
 }

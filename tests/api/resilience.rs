@@ -69,18 +69,66 @@ fn a_client_that_stalls_in_its_headers_is_disconnected_within_the_header_timeout
     assert!(waited < Duration::from_secs(3), "{waited:?}");
 }
 
+/// Reads one whole response (head and its `content-length` body) without waiting for
+/// the connection to close.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("a length"))
+                })
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = stream.read(&mut buffer).expect("the response");
+        assert!(n > 0, "closed before a whole response: {text}");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// The connection stays open between requests (a second request is served on it),
+/// then, idle, is closed once the header timeout has passed, not before and not long
+/// after.
 #[test]
 fn an_idle_keep_alive_connection_is_closed_within_the_header_timeout() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = server_with(&dir, &[]);
     let mut stream = connect(&server);
+    let request = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    stream.write_all(request).expect("sends a request");
+    let first = read_response(&mut stream);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
     stream
-        .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .expect("sends a request");
+        .write_all(request)
+        .expect("the connection was kept alive");
     let started = Instant::now();
     let (answer, closed) = read_until_closed(&mut stream);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "a second request on it: {answer}"
+    );
     let waited = closed - started;
+    eprintln!(
+        "figure: idle keep-alive connection closed after {waited:?} (HEADER_READ_TIMEOUT_MS=500)"
+    );
+    assert!(
+        waited >= Duration::from_millis(400),
+        "idle for only {waited:?}"
+    );
     assert!(waited < Duration::from_secs(3), "idle for {waited:?}");
 }
 

@@ -4,6 +4,7 @@
 //! promise in the `ItemStore` docs has a test here.
 
 use crate::support::dynamodb_client;
+use items_api::context::error_chain;
 use items_api::domain::idempotency::fingerprint;
 use items_api::domain::{
     Cursor, IdempotencyKey, IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, NewItem,
@@ -11,6 +12,7 @@ use items_api::domain::{
 };
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore, StoreError};
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub fn fields(name: &str, description: Option<&str>) -> ItemFields {
@@ -323,31 +325,37 @@ pub async fn concurrent_creates_with_one_key_store_exactly_one_item(store: Arc<d
                 let item = Item::create(fields("same", None));
                 // Half the callers retry the same request, half send another body.
                 let body = if i % 2 == 0 { "{same}" } else { "{different}" };
-                store
-                    .insert_idempotent(
-                        &item,
-                        &keyed(&item, "key-3", body, chrono::Duration::hours(1)),
-                    )
-                    .await
+                let create = keyed(&item, "key-3", body, chrono::Duration::hours(1));
+                let outcome = store.insert_idempotent(&item, &create).await;
+                (body, item.id, create.response, outcome)
             })
         })
         .collect();
-    let mut outcomes = Vec::new();
+    let mut calls = Vec::new();
     for task in tasks {
-        outcomes.push(task.await.expect("joined").expect("answered"));
+        let (body, id, response, outcome) = task.await.expect("joined");
+        calls.push((body, id, response, outcome.expect("answered")));
     }
-    let created = outcomes
+    let winners: Vec<_> = calls
         .iter()
-        .filter(|o| **o == IdempotentOutcome::Created)
-        .count();
-    assert_eq!(created, 1, "{outcomes:?}");
-    assert_eq!(walk(store.as_ref(), 100).await.len(), 1);
-    // Whoever lost saw the winner's record: a replay for its body, a refusal for the other.
-    assert!(outcomes.iter().all(|o| matches!(
-        o,
-        IdempotentOutcome::Created | IdempotentOutcome::Replayed(_) | IdempotentOutcome::KeyReused
-    )));
-    assert!(outcomes.contains(&IdempotentOutcome::KeyReused));
+        .filter(|(.., outcome)| *outcome == IdempotentOutcome::Created)
+        .collect();
+    assert_eq!(winners.len(), 1, "{calls:#?}");
+    let (winning_body, winner, winning_response, _) = winners[0];
+    assert_eq!(walk(store.as_ref(), 100).await, vec![*winner]);
+    // Whoever lost saw the winner's record: a replay of the winner's response for the
+    // winner's body, a refusal for the other body.
+    for (body, id, _, outcome) in &calls {
+        if id == winner {
+            continue;
+        }
+        let expected = if body == winning_body {
+            IdempotentOutcome::Replayed(winning_response.clone())
+        } else {
+            IdempotentOutcome::KeyReused
+        };
+        assert_eq!(*outcome, expected, "a caller that sent {body}: {calls:#?}");
+    }
 }
 
 pub async fn conditional_writes_apply_only_to_the_version_named(store: Arc<dyn ItemStore>) {
@@ -422,10 +430,18 @@ pub async fn concurrent_if_match_writers_exactly_one_wins(store: Arc<dyn ItemSto
     assert_eq!(store.get(item.id).await.expect("get").version, Version(2));
 }
 
-/// Instantiates the conformance suite for a store factory.
+/// What a store factory hands over beside the store: whatever must live as long as the
+/// store (an emulator, a temporary folder).
+pub type Guard = Box<dyn std::any::Any + Send>;
+
+/// Instantiates the conformance suite for a store factory; with `after`, an async check
+/// of the store and its guard that runs after each case.
 #[macro_export]
 macro_rules! conformance_suite {
     ($module:ident, $factory:expr) => {
+        $crate::conformance_suite!($module, $factory, nothing_after);
+    };
+    ($module:ident, $factory:expr, $after:expr) => {
         mod $module {
             use super::*;
 
@@ -433,10 +449,9 @@ macro_rules! conformance_suite {
                 ($name:ident) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
-                        // The guard keeps what the store needs (an emulator) alive.
-                        let (store, _guard): (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) =
-                            $factory.await;
-                        super::$name(store).await;
+                        let (store, guard): (Arc<dyn ItemStore>, Guard) = $factory.await;
+                        super::$name(Arc::clone(&store)).await;
+                        $after(store, guard).await;
                     }
                 };
             }
@@ -461,15 +476,99 @@ macro_rules! conformance_suite {
     };
 }
 
-async fn sqlite_in_memory() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) {
+/// No check after a case.
+async fn nothing_after(_store: Arc<dyn ItemStore>, _guard: Guard) {}
+
+/// `:memory:`: private to one connection, so its reads go through the writer.
+async fn sqlite_in_memory() -> (Arc<dyn ItemStore>, Guard) {
     (
         Arc::new(SqliteStore::in_memory().expect("in-memory SQLite")),
         Box::new(()),
     )
 }
 
+/// A SQLite database file and the folder that holds it (removed on drop).
+struct SqliteFile {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A store on a database file in a fresh folder, as the service runs: reads go through
+/// the pool of read-only connections, writes through the writer.
+async fn sqlite_file() -> (Arc<dyn ItemStore>, Guard) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("items.db");
+    let store = SqliteStore::open(&path).expect("file SQLite");
+    (Arc::new(store), Box::new(SqliteFile { path, _dir: dir }))
+}
+
+/// A store that has been through its reopen path: after it opened its database file,
+/// another database took the path (as restoring a backup does), and a write noticed
+/// (the file-identity check), opened the path anew and brought the readers along. Every
+/// promise must hold on the new file, and it must hold what the store answers.
+async fn sqlite_file_reopened() -> (Arc<dyn ItemStore>, Guard) {
+    let (store, guard) = sqlite_file().await;
+    let file = guard.downcast_ref::<SqliteFile>().expect("a SqliteFile");
+    replace_database(&file.path, &[]).await;
+    let scratch = Item::create(fields("makes the store reopen its path", None));
+    store
+        .insert(&scratch)
+        .await
+        .expect("the first write after the swap opens the path anew");
+    store.delete(scratch.id, None).await.expect("delete");
+    (store, guard)
+}
+
+/// Puts another database holding `items` at `path`, in place of the one there and its
+/// WAL and shared-memory index. The new one is closed first, so it is whole in its one
+/// file (its schema on its first page, no WAL): a connection still on the old file
+/// reads another schema and other pages, and shows.
+async fn replace_database(path: &Path, items: &[Item]) {
+    let other = path.with_extension("other.db");
+    {
+        let other = SqliteStore::open(&other).expect("another database");
+        for item in items {
+            other.insert(item).await.expect("insert");
+        }
+    }
+    remove_database(path);
+    std::fs::rename(&other, path).expect("the other database takes the path");
+}
+
+/// Removes a database file with its WAL and shared-memory index.
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot remove {file}: {e}"),
+        }
+    }
+}
+
+/// After a case: the file the path names holds exactly what the store answers, so what
+/// it acknowledged is what a restart reads.
+async fn the_file_holds_what_the_store_answers(store: Arc<dyn ItemStore>, guard: Guard) {
+    let file = guard.downcast_ref::<SqliteFile>().expect("a SqliteFile");
+    let reopened = SqliteStore::open(&file.path).expect("reopens");
+    let answered = walk(store.as_ref(), 100).await;
+    assert_eq!(
+        walk(&reopened, 100).await,
+        answered,
+        "{}",
+        file.path.display()
+    );
+    for id in answered {
+        assert_eq!(
+            reopened.get(id).await.expect("in the file"),
+            store.get(id).await.expect("answered")
+        );
+    }
+}
+
 /// A DynamoDB store over a fresh table in its own moto_server.
-async fn dynamodb_on_moto() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send>) {
+async fn dynamodb_on_moto() -> (Arc<dyn ItemStore>, Guard) {
     let moto = crate::support::Moto::start();
     let client = dynamodb_client(&moto.endpoint);
     DynamoDbStore::create_table(&client, "items")
@@ -481,7 +580,17 @@ async fn dynamodb_on_moto() -> (Arc<dyn ItemStore>, Box<dyn std::any::Any + Send
     )
 }
 
-conformance_suite!(sqlite, sqlite_in_memory());
+conformance_suite!(sqlite_in_memory, sqlite_in_memory());
+conformance_suite!(
+    sqlite_file,
+    sqlite_file(),
+    the_file_holds_what_the_store_answers
+);
+conformance_suite!(
+    sqlite_file_reopened,
+    sqlite_file_reopened(),
+    the_file_holds_what_the_store_answers
+);
 conformance_suite!(dynamodb, dynamodb_on_moto());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -511,11 +620,60 @@ async fn sqlite_file_keeps_items_across_reopening() {
     assert_eq!(reopened.get(item.id).await.expect("get"), item);
 }
 
+/// The database moved aside and another put in its place while the store runs: the
+/// next write notices, and from then on the store answers from the file the path names,
+/// never from the one it had open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_follows_a_replaced_database_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("items.db");
+    let store = SqliteStore::open(&path).expect("opens");
+    let before = Item::create(fields("in the old file", None));
+    store.insert(&before).await.expect("insert");
+
+    let moved_in = Item::create(fields("in the new file", None));
+    replace_database(&path, std::slice::from_ref(&moved_in)).await;
+
+    let after = Item::create(fields("written after the swap", None));
+    store
+        .insert(&after)
+        .await
+        .expect("the write opens the path anew");
+    assert_eq!(store.get(after.id).await.expect("get"), after);
+    assert_eq!(store.get(moved_in.id).await.expect("get"), moved_in);
+    assert!(matches!(
+        store.get(before.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        walk(&store, 100).await,
+        [moved_in.id, after.id],
+        "the file the path names"
+    );
+    store.check().await.expect("healthy on the new file");
+    let restarted = SqliteStore::open(&path).expect("reopens");
+    assert_eq!(walk(&restarted, 100).await, [moved_in.id, after.id]);
+}
+
+/// A path under a file, not a folder: opening fails, and the error says why in the
+/// operating system's words (the folder cannot be made), rather than SQLite's generic
+/// "unable to open database file" or nothing at all.
 #[tokio::test]
 async fn sqlite_in_an_unwritable_place_fails_to_open_clearly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a folder").expect("writable");
     let error = SqliteStore::open(&file.join("items.db")).expect_err("a file is not a folder");
-    assert!(!error.to_string().is_empty());
+    let chain = error_chain(&error);
+    let cause = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("the operating system's error is the cause: {chain}"));
+    assert!(
+        matches!(
+            cause.kind(),
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory
+        ),
+        "{chain}"
+    );
+    assert!(chain.ends_with(&cause.to_string()), "{chain}");
 }

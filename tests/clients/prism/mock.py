@@ -2,8 +2,10 @@
 """`make mock` works: Prism's mock server answers every operation from the contract.
 
 Starts `prism mock openapi.yaml` on a free 127.0.0.1 port and checks that each
-operation answers its documented success status with the contract's example (the
-front-end team's stand-in before a stage exists; docs/clients.md).
+operation of the contract answers its documented success status with the contract's
+example (the front-end team's stand-in before a stage exists; docs/clients.md). The
+operations, their path parameters and request bodies are the contract's own examples,
+read from openapi.yaml: a new operation is checked as soon as it is there.
 Usage: mock.py OPENAPI_YAML PRISM_BIN
 """
 
@@ -19,18 +21,23 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from service import Service  # noqa: E402  (the shared start/wait/stop helper)
+from workload import Operation, operations  # noqa: E402  (the contract's operations, read once)
 
-ID = "0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e"
-CALLS = [
-    ("GET", "/", None, 200, "Welcome"),
-    ("GET", "/api/health", None, 200, "Health"),
-    ("GET", "/api/aws-info", None, 200, "AwsInfo"),
-    ("GET", "/api/items", None, 200, "ItemPage"),
-    ("POST", "/api/items", {"name": "Test Item"}, 201, "Item"),
-    ("GET", f"/api/items/{ID}", None, 200, "Item"),
-    ("PUT", f"/api/items/{ID}", {"name": "Test Item"}, 200, "Item"),
-    ("DELETE", f"/api/items/{ID}", None, 204, None),
-]
+
+def calls(spec: str) -> list[tuple[Operation, str, object]]:
+    """Each operation of the contract with its request target and body: the path
+    parameters and the body are the contract's examples."""
+    made = []
+    for operation in operations(spec):
+        path = operation.path
+        for parameter in operation.parameters:
+            if parameter["in"] == "path":
+                example = parameter.get("example", parameter["schema"].get("example"))
+                if example is None:
+                    raise ValueError(f"{operation}: no example for its path parameter {parameter['name']}")
+                path = path.replace("{" + parameter["name"] + "}", str(example))
+        made.append((operation, path, operation.body_example))
+    return made
 
 
 def main() -> int:
@@ -38,13 +45,16 @@ def main() -> int:
     schemas = yaml.safe_load(Path(spec).read_text())["components"]["schemas"]
     log = Path(__file__).resolve().parents[1] / "generated" / "prism-mock.log"
     failures = []
+    made = calls(spec)
     with Service(command=[prism, "mock", spec, "-h", "127.0.0.1", "-p", "{port}"], log=log,
                  timeout=60) as mock:
-        for method, path, body, status, schema in CALLS:
-            data = json.dumps(body).encode() if body is not None else None
-            # Only writes carry a token: Prism refuses credentials on public operations.
-            headers = {"Content-Type": "application/json"}
-            if method != "GET":
+        for operation, path, body in made:
+            method, status, schema = operation.method, operation.success, operation.success_schema
+            data = json.dumps(body).encode() if operation.body_type is not None else None
+            # Only operations that need the token carry one: Prism refuses credentials on
+            # public operations.
+            headers = {"Content-Type": operation.body_type or "application/json"}
+            if operation.needs_token:
                 headers["Authorization"] = "Bearer any-token"
             request = urllib.request.Request(mock.base_url + path, data=data, method=method, headers=headers)
             try:
@@ -66,7 +76,7 @@ def main() -> int:
                     failures.append(f"{method} {path}: not the {schema} example: {payload[:200]!r}")
     for failure in failures:
         print(f"mock: FAIL {failure}", file=sys.stderr)
-    print(f"mock: {len(CALLS) - len(failures)} passed, {len(failures)} failed (prism mock {spec})")
+    print(f"mock: {len(made) - len(failures)} passed, {len(failures)} failed (prism mock {spec})")
     return 1 if failures else 0
 
 

@@ -8,7 +8,13 @@ it is sent to the service directly; 429 and 503 come from API Gateway and a fail
 store, and are covered by the Rust suite). Prism checks each request and response
 against openapi.yaml and logs every violation.
 
+The operations come from openapi.yaml: each public operation that needs no input is
+sent as it is, and each case takes its operation's token and media type from the
+contract unless it says otherwise.
+
 The run fails when
+- an operation of the contract has no valid case answered with its success status (a
+  new operation is never left out silently), or a case names no operation;
 - Prism reports a violation of a request meant to be valid, or of any response;
 - a request Prism calls invalid is accepted by the service (any 2xx), or answered
   with another status than the documented one;
@@ -31,10 +37,103 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from service import Service  # noqa: E402  (the shared start/wait/stop helper)
 
 MISSING = "0193a6f0-7c2e-7d3a-9b1e-4f5a6b7c8d9e"
+# A case's token and content type by default: what its operation in the contract takes.
+FROM_CONTRACT = "from the contract"
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of openapi.yaml, as the Prism scripts (this one and mock.py) use it."""
+
+    id: str
+    method: str
+    path: str
+    needs_token: bool
+    # Its parameters and its path's, each with `$ref`s resolved (its schema's too).
+    parameters: tuple
+    # The first media type of its request body and that body's example (None: no body).
+    body_type: str | None
+    body_example: object
+    # Its lowest documented 2xx, and the name of that answer's JSON schema (if any).
+    success: int
+    success_schema: str | None
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.method} {self.path})"
+
+    def needs_input(self) -> bool:
+        """Whether a request must carry something of the caller's: a path parameter, a
+        required parameter, a body or the token."""
+        return (self.needs_token or self.body_type is not None
+                or any(p["in"] == "path" or p.get("required") for p in self.parameters))
+
+    def matches(self, method: str, target: str) -> int | None:
+        """How many template segments `target` fills when it is a request of this
+        operation (fewer is a closer match), or None."""
+        template = self.path.strip("/").split("/")
+        segments = target.split("?", 1)[0].strip("/").split("/")
+        if method != self.method or len(template) != len(segments):
+            return None
+        filled = 0
+        for expected, actual in zip(template, segments):
+            if expected.startswith("{"):
+                filled += 1
+            elif expected != actual:
+                return None
+        return filled
+
+
+def operations(spec: str | Path) -> list[Operation]:
+    """Every operation of the OpenAPI document at `spec`, in its order."""
+    document = yaml.safe_load(Path(spec).read_text())
+
+    def resolve(value):
+        while isinstance(value, dict) and "$ref" in value:
+            target = document
+            for key in value["$ref"].removeprefix("#/").split("/"):
+                target = target[key.replace("~1", "/").replace("~0", "~")]
+            value = target
+        return value
+
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    bearer = {name for name, scheme in schemes.items()
+              if resolve(scheme).get("type") == "http" and str(resolve(scheme).get("scheme")).lower() == "bearer"}
+    found = []
+    for path, item in document["paths"].items():
+        item = resolve(item)
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            label = f"{method.upper()} {path}"
+            requirements = operation.get("security", document.get("security", []))
+            needs_token = bool(requirements) and all(
+                any(name in bearer for name in requirement) for requirement in requirements)
+            parameters = []
+            for parameter in [resolve(p) for p in operation.get("parameters", []) + item.get("parameters", [])]:
+                if not any(p["name"] == parameter["name"] and p["in"] == parameter["in"] for p in parameters):
+                    parameters.append({**parameter, "schema": resolve(parameter.get("schema", {}))})
+            body_type, body_example = None, None
+            if "requestBody" in operation:
+                body_type, media = next(iter(resolve(operation["requestBody"])["content"].items()))
+                body_example = media.get("example", resolve(media.get("schema", {})).get("example"))
+            statuses = sorted(int(status) for status in operation["responses"] if str(status).isdigit())
+            success = next((status for status in statuses if 200 <= status < 300), None)
+            if success is None:
+                raise ValueError(f"{label} documents no 2xx answer")
+            answer = resolve(operation["responses"].get(str(success), operation["responses"].get(success)))
+            schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+            found.append(Operation(
+                id=operation["operationId"], method=method.upper(), path=path, needs_token=needs_token,
+                parameters=tuple(parameters), body_type=body_type, body_example=body_example, success=success,
+                success_schema=schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else None))
+    return found
 
 
 @dataclass
@@ -44,8 +143,11 @@ class Case:
     path: str
     status: int
     body: bytes | None = None
-    content_type: str | None = "application/json"
-    token: str | None = "valid"
+    # Without a value of its own, a case sends its operation's media type when it has a
+    # body, and the token when its operation needs one (Prism refuses credentials on
+    # public operations).
+    content_type: str | None = FROM_CONTRACT
+    token: str | None = FROM_CONTRACT
     valid: bool = True
     capture: str | None = None
     # Prism's own view may be laxer than the contract (it takes any +json type as
@@ -58,28 +160,36 @@ class Case:
     headers: dict | None = None
 
 
+def operation_of(case: Case, contract: list[Operation]) -> Operation:
+    """The operation of the contract a case is a request of."""
+    matches = [(filled, operation) for operation in contract
+               if (filled := operation.matches(case.method, case.path)) is not None]
+    if not matches:
+        raise ValueError(f"case {case.name!r}: {case.method} {case.path} is no operation of the contract")
+    return min(matches, key=lambda match: match[0])[1]
+
+
 def body(value) -> bytes:
     return json.dumps(value).encode()
 
 
-def cases() -> list[Case]:
-    """The workload, in order; `{id}` and `{cursor}` are filled from earlier answers."""
-    return [
-        Case("welcome", "GET", "/", 200, content_type=None, token=None),
-        Case("health", "GET", "/api/health", 200, content_type=None, token=None),
-        Case("aws-info", "GET", "/api/aws-info", 200, content_type=None, token=None),
+def cases(contract: list[Operation]) -> list[Case]:
+    """The workload, in order: every operation of the contract that needs no input, as
+    it is, then the scenario; `{id}` and `{cursor}` are filled from earlier answers."""
+    plain = [Case(operation.id, operation.method, operation.path, operation.success)
+             for operation in contract if not operation.needs_input()]
+    return plain + [
         Case("create", "POST", "/api/items", 201, body({"name": "Prism item", "description": "through the proxy"}),
              capture="id"),
         Case("create another", "POST", "/api/items", 201, body({"name": "Second", "description": None})),
-        Case("get", "GET", "/api/items/{id}", 200, content_type=None, token=None),
-        Case("list page 1", "GET", "/api/items?limit=1", 200, content_type=None, token=None, capture="cursor"),
-        Case("list page 2", "GET", "/api/items?limit=1&cursor={cursor}", 200, content_type=None, token=None),
-        Case("list default", "GET", "/api/items", 200, content_type=None, token=None),
+        Case("get", "GET", "/api/items/{id}", 200),
+        Case("list page 1", "GET", "/api/items?limit=1", 200, capture="cursor"),
+        Case("list page 2", "GET", "/api/items?limit=1&cursor={cursor}", 200),
         Case("replace", "PUT", "/api/items/{id}", 200, body({"name": "Renamed"}), capture="etag"),
         # Behind API Gateway (the local stage) an answer without a Content-Type gets
         # application/json, and Prism then parses the empty 304 body as JSON: sent
         # past it there.
-        Case("get unchanged: 304", "GET", "/api/items/{id}", 304, content_type=None, token=None,
+        Case("get unchanged: 304", "GET", "/api/items/{id}", 304,
              headers={"If-None-Match": "{etag}"}, direct=os.environ.get("SERVICE_KIND") == "stage"),
         Case("stale If-Match: 412", "PUT", "/api/items/{id}", 412, body({"name": "Lost update"}),
              headers={"If-Match": '"1"'}),
@@ -91,10 +201,10 @@ def cases() -> list[Case]:
              headers={"Idempotency-Key": "prism-workload-key"}),
         Case("the key with another body: 422", "POST", "/api/items", 422, body({"name": "Twice"}),
              headers={"Idempotency-Key": "prism-workload-key"}),
-        Case("delete", "DELETE", "/api/items/{id}", 204, content_type=None),
-        Case("get deleted: 404", "GET", "/api/items/{id}", 404, content_type=None, token=None),
+        Case("delete", "DELETE", "/api/items/{id}", 204),
+        Case("get deleted: 404", "GET", "/api/items/{id}", 404),
         Case("replace missing: 404", "PUT", f"/api/items/{MISSING}", 404, body({"name": "n"})),
-        Case("delete missing: 404", "DELETE", f"/api/items/{MISSING}", 404, content_type=None),
+        Case("delete missing: 404", "DELETE", f"/api/items/{MISSING}", 404),
         Case("wrong token: 401", "POST", "/api/items", 401, body({"name": "n"}), token="wrong"),
         # Valid JSON of a valid shape, padded past the 64 KiB body limit.
         Case("body over the limit: 413", "POST", "/api/items", 413, b'{"name": "n"}' + b" " * 70_000,
@@ -118,25 +228,37 @@ def cases() -> list[Case]:
              content_type="application/merge-patch+json", valid=False, prism_flags=False),
         Case("problem+json: 415", "POST", "/api/items", 415, body({"name": "n"}),
              content_type="application/problem+json", valid=False, prism_flags=False),
-        Case("limit 0: 422", "GET", "/api/items?limit=0", 422, content_type=None, token=None, valid=False),
-        Case("limit 101: 422", "GET", "/api/items?limit=101", 422, content_type=None, token=None, valid=False),
-        Case("limit 2.5: 422", "GET", "/api/items?limit=2.5", 422, content_type=None, token=None, valid=False),
-        Case("limit abc: 422", "GET", "/api/items?limit=abc", 422, content_type=None, token=None, valid=False),
-        Case("bad cursor: 422", "GET", "/api/items?cursor=short", 422, content_type=None, token=None, valid=False),
-        Case("id not a uuid: 422", "GET", "/api/items/not-a-uuid", 422, content_type=None, token=None, valid=False),
+        Case("limit 0: 422", "GET", "/api/items?limit=0", 422, valid=False),
+        Case("limit 101: 422", "GET", "/api/items?limit=101", 422, valid=False),
+        Case("limit 2.5: 422", "GET", "/api/items?limit=2.5", 422, valid=False),
+        Case("limit abc: 422", "GET", "/api/items?limit=abc", 422, valid=False),
+        Case("bad cursor: 422", "GET", "/api/items?cursor=short", 422, valid=False),
+        Case("id not a uuid: 422", "GET", "/api/items/not-a-uuid", 422, valid=False),
     ]
 
 
-def send(base: str, case: Case, token: str, captured: dict) -> tuple[int, bytes, str]:
+def uncovered(contract: list[Operation], workload: list[Case]) -> list[Operation]:
+    """The operations of the contract that no valid case expects the success of."""
+    covered = set()
+    for case in workload:
+        operation = operation_of(case, contract)
+        if case.valid and case.status == operation.success:
+            covered.add(operation.id)
+    return [operation for operation in contract if operation.id not in covered]
+
+
+def send(base: str, case: Case, operation: Operation, token: str, captured: dict) -> tuple[int, bytes, str]:
     path = case.path.format(**captured)
     headers = {}
-    if case.content_type:
-        headers["Content-Type"] = case.content_type
+    content_type = operation.body_type if case.content_type == FROM_CONTRACT else case.content_type
+    if content_type:
+        headers["Content-Type"] = content_type
     for name, value in (case.headers or {}).items():
         headers[name] = value.format(**captured)
-    if case.token == "valid":
+    credentials = ("valid" if operation.needs_token else None) if case.token == FROM_CONTRACT else case.token
+    if credentials == "valid":
         headers["Authorization"] = f"Bearer {token}"
-    elif case.token == "wrong":
+    elif credentials == "wrong":
         headers["Authorization"] = "Bearer not-the-token"
     request = urllib.request.Request(base + path, data=case.body, method=case.method, headers=headers)
     try:
@@ -165,13 +287,23 @@ def main() -> int:
     spec, prism = sys.argv[1], sys.argv[2]
     upstream, token = os.environ["BASE_URL"], os.environ["API_TOKEN"]
     log_path = Path(__file__).resolve().parents[1] / "generated" / "prism.log"
-    workload = cases()
+    contract = operations(spec)
+    workload = cases(contract)
+    try:
+        operation = {id(case): operation_of(case, contract) for case in workload}
+    except ValueError as error:
+        print(f"prism: FAIL {error}", file=sys.stderr)
+        return 1
+    failures: list[tuple[str, str]] = [
+        ("coverage", f"{missing} has no valid case that expects its {missing.success}: add one to cases()")
+        for missing in uncovered(contract, workload)]
     answers = []
     with Service(command=[prism, "proxy", spec, upstream, "-h", "127.0.0.1", "-p", "{port}"],
                  log=log_path, timeout=60) as proxy:
         captured: dict = {}
         for case in workload:
-            status, payload, etag = send(upstream if case.direct else proxy.base_url, case, token, captured)
+            status, payload, etag = send(upstream if case.direct else proxy.base_url, case, operation[id(case)],
+                                         token, captured)
             answers.append((status, payload))
             if case.capture == "id" and status == 201:
                 captured["id"] = json.loads(payload)["id"]
@@ -187,7 +319,6 @@ def main() -> int:
     blocks = violations_per_request(log_path.read_text(errors="replace"))
     # Before the workload, Prism saw the health probes of the start-up wait.
     blocks = blocks[len(blocks) - len(proxied):] if len(blocks) >= len(proxied) else blocks
-    failures: list[tuple[str, str]] = []
     if len(blocks) != len(proxied):
         failures.append(("log", f"Prism logged {len(blocks)} requests for {len(proxied)} proxied ones"))
     found_by_case = dict(zip((id(case) for case in proxied), blocks))
@@ -205,7 +336,8 @@ def main() -> int:
             failures.append((case.name, f"{case.method} {case.path} answered {status}, expected {case.status}: "
                                         f"{payload[:200]!r}"))
     invalid = sum(1 for case in workload if not case.valid)
-    print(f"prism: {len(workload)} requests, {len(proxied)} through the validating proxy "
+    print(f"prism: {len(workload)} requests for the {len(contract)} operations of {spec}, "
+          f"{len(proxied)} through the validating proxy "
           f"({len(workload) - invalid} valid, {invalid} the contract rejects); Prism's log: {log_path}")
     for name, message in failures:
         print(f"prism: FAIL {name}: {message}", file=sys.stderr)
