@@ -219,7 +219,12 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let in_memory = path == Path::new(":memory:");
         if !in_memory && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Other(Box::new(e)))?;
+            std::fs::create_dir_all(parent).map_err(|source| {
+                StoreError::Other(Box::new(CreateFolder {
+                    folder: parent.to_owned(),
+                    source,
+                }))
+            })?;
         }
         let (connection, file) = open_writer(path, max_bytes, cache_kib)?;
         let readers = if in_memory {
@@ -738,14 +743,22 @@ impl ItemStore for SqliteStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        self.read(|db| {
-            // Cached like every other statement: parsing it anew took ~8% of the
-            // server's CPU under a getHealth load.
-            db.prepare_cached("SELECT count(*) FROM items WHERE 0")
-                .and_then(|mut probe| probe.query_row([], |_| Ok(())))
-                .map_err(map_error)
-        })
-        .map_err(|e| e.context("read"))?;
+        let read = self
+            .read(|db| {
+                // Cached like every other statement: parsing it anew took ~8% of the
+                // server's CPU under a getHealth load.
+                db.prepare_cached("SELECT count(*) FROM items WHERE 0")
+                    .and_then(|mut probe| probe.query_row([], |_| Ok(())))
+                    .map_err(map_error)
+            })
+            .map_err(|e| e.context("read"));
+        if let Err(error) = read {
+            // Reads fail, too, when the file was deleted or replaced under the store,
+            // and only a write checks the file and reopens it: try one, so a store that
+            // gets no writes still recovers by the next check.
+            let _reopened = self.write(probe_write).await;
+            return Err(error);
+        }
         // A write that succeeded moments ago (an item's or a previous probe's) proves
         // the write path; a failed one clears it, so a fault shows at once. This keeps
         // a health endpoint polled many times a second from writing each time.
@@ -763,6 +776,15 @@ impl ItemStore for SqliteStore {
         // Nothing to open: `open` made every connection and checked the file.
         Ok(())
     }
+}
+
+/// The database's folder cannot be made: the path names it, the operating system says why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the folder {}", folder.display())]
+struct CreateFolder {
+    folder: PathBuf,
+    #[source]
+    source: std::io::Error,
 }
 
 /// A version as SQLite stores it (an INTEGER is an i64).

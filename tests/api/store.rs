@@ -655,9 +655,9 @@ async fn sqlite_follows_a_replaced_database_file() {
     assert_eq!(walk(&restarted, 100).await, [moved_in.id, after.id]);
 }
 
-/// A path under a file, not a folder: opening fails, and the error says why in the
-/// operating system's words (the folder cannot be made), rather than SQLite's generic
-/// "unable to open database file" or nothing at all.
+/// A path under a file, not a folder: opening fails, and the error names the folder
+/// and says why in the operating system's words, rather than SQLite's generic "unable
+/// to open database file" or nothing at all.
 #[tokio::test]
 async fn sqlite_in_an_unwritable_place_fails_to_open_clearly() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -665,9 +665,18 @@ async fn sqlite_in_an_unwritable_place_fails_to_open_clearly() {
     std::fs::write(&file, "not a folder").expect("writable");
     let error = SqliteStore::open(&file.join("items.db")).expect_err("a file is not a folder");
     let chain = error_chain(&error);
-    let cause = std::error::Error::source(&error)
-        .and_then(|source| source.downcast_ref::<std::io::Error>())
-        .unwrap_or_else(|| panic!("the operating system's error is the cause: {chain}"));
+    let mut source = std::error::Error::source(&error);
+    let cause = loop {
+        match source {
+            Some(error) if error.is::<std::io::Error>() => {
+                break error
+                    .downcast_ref::<std::io::Error>()
+                    .expect("is an io::Error");
+            }
+            Some(error) => source = error.source(),
+            None => panic!("the operating system's error is the cause: {chain}"),
+        }
+    };
     assert!(
         matches!(
             cause.kind(),
@@ -675,5 +684,43 @@ async fn sqlite_in_an_unwritable_place_fails_to_open_clearly() {
         ),
         "{chain}"
     );
+    assert!(
+        chain.contains(&format!("cannot create the folder {}", file.display())),
+        "the folder is named: {chain}"
+    );
     assert!(chain.ends_with(&cause.to_string()), "{chain}");
+}
+
+/// The database file deleted under a running store that gets no writes: the health
+/// check fails once (the read finds the file gone), reopens the path, and the next one
+/// succeeds on the new, empty file; no write from a client is needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_health_recovers_from_a_deleted_file_without_a_client_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("items.db");
+    let store = SqliteStore::open(&path).expect("opens");
+    let item = Item::create(fields("in the deleted file", None));
+    store.insert(&item).await.expect("insert");
+    // Past the proof of the last write, so the check probes the file again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        let result = store.check().await;
+        let ok = result.is_ok();
+        results.push(result.map_err(|e| error_chain(&e)));
+        if ok {
+            break;
+        }
+    }
+    assert!(
+        results.last().is_some_and(Result::is_ok) && results.len() <= 2,
+        "healthy again by the second check: {results:?}"
+    );
+    assert!(matches!(
+        store.get(item.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
