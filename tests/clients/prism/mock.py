@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from service import Service  # noqa: E402  (the shared start/wait/stop helper)
-from workload import Operation, operations  # noqa: E402  (the contract's operations, read once)
+from contract import Operation, operations  # noqa: E402  (the contract's operations, read once)
 
 
 def calls(spec: str) -> list[tuple[Operation, str, object]]:
