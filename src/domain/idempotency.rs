@@ -78,6 +78,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_reads_back_as_sent() {
+        for text in ["k", "order-42", "~!ZZ", &"x".repeat(255)] {
+            assert_eq!(IdempotencyKey::parse(text).expect("valid").as_str(), text);
+        }
+    }
+
+    #[test]
     fn keys_are_one_to_255_visible_ascii_characters() {
         assert!(IdempotencyKey::parse("a").is_some());
         assert!(IdempotencyKey::parse(&"k".repeat(255)).is_some());

@@ -334,3 +334,50 @@ async fn a_405_names_the_allowed_methods_in_its_detail() {
         "{detail}"
     );
 }
+
+/// Each request limit admits exactly its value and refuses one more: the target's
+/// bytes (414), the header count and the headers' bytes (431, each header counted as
+/// name, value and the 4 bytes of `: ` and CRLF).
+#[tokio::test]
+async fn request_limits_admit_their_value_and_refuse_one_more() {
+    let app = TestApp::configured(|config| {
+        config.server.max_uri_bytes = 64;
+        config.server.max_headers = 3;
+        config.server.max_header_bytes = 120;
+    });
+    let send = |target: String, headers: Vec<(&'static str, String)>| {
+        let app = app.clone();
+        async move {
+            let mut request = axum::http::Request::builder().uri(target);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            app.send_request(request.body(Body::empty()).expect("a request"))
+                .await
+        }
+    };
+    // The client's own request id, so the service adds none: `x-request-id: r` is
+    // 12 + 1 + 4 = 17 bytes.
+    let id = || ("x-request-id", "r".to_owned());
+    let target = |length: usize| {
+        let prefix = "/api/health?x=";
+        format!("{prefix}{}", "a".repeat(length - prefix.len()))
+    };
+    assert_eq!(send(target(64), vec![id()]).await.status, 200);
+    send(target(65), vec![id()]).await.problem(414);
+
+    let three = vec![id(), ("x-a", "1".to_owned()), ("x-b", "2".to_owned())];
+    assert_eq!(send(target(20), three.clone()).await.status, 200);
+    let mut four = three;
+    four.push(("x-c", "3".to_owned()));
+    send(target(20), four).await.problem(431);
+
+    // 17 + (5 + value + 4) bytes: a 94-byte value makes exactly 120.
+    let padded = |value: usize| vec![id(), ("x-pad", "v".repeat(value))];
+    assert_eq!(send(target(20), padded(94)).await.status, 200);
+    let problem = send(target(20), padded(95)).await.problem(431);
+    assert_eq!(
+        problem["detail"],
+        "The request headers are over the limit: 121 bytes of headers, more than 120."
+    );
+}

@@ -293,6 +293,25 @@ pub async fn a_retried_create_with_its_key_is_replayed_never_stored_twice(
     assert_eq!(walk(store.as_ref(), 100).await, vec![first.id]);
 }
 
+pub async fn distinct_keys_are_independent(store: Arc<dyn ItemStore>) {
+    let day = chrono::Duration::days(1);
+    let (a, b) = (
+        Item::create(fields("a", None)),
+        Item::create(fields("b", None)),
+    );
+    for (item, key) in [(&a, "key-a"), (&b, "key-b")] {
+        let outcome = store
+            .insert_idempotent(item, &keyed(item, key, "{same body}", day))
+            .await
+            .expect("insert");
+        assert!(
+            matches!(outcome, IdempotentOutcome::Created),
+            "{key}: {outcome:?}"
+        );
+    }
+    assert_eq!(store.get(b.id).await.expect("the second key's item"), b);
+}
+
 pub async fn an_expired_key_is_forgotten(store: Arc<dyn ItemStore>) {
     let old = Item::create(fields("old", None));
     let expired = keyed(&old, "key-2", "{old}", chrono::Duration::seconds(-10));
@@ -469,6 +488,7 @@ macro_rules! conformance_suite {
             case!(check_succeeds_on_a_working_store);
             case!(a_retried_create_with_its_key_is_replayed_never_stored_twice);
             case!(an_expired_key_is_forgotten);
+            case!(distinct_keys_are_independent);
             case!(concurrent_creates_with_one_key_store_exactly_one_item);
             case!(conditional_writes_apply_only_to_the_version_named);
             case!(concurrent_if_match_writers_exactly_one_wins);
