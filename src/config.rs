@@ -5,10 +5,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// The Items API: a contract-first HTTP API that serves locally and on AWS Lambda.
-///
 /// Every option can also be set by the environment variable shown in brackets.
 #[derive(Debug, Parser)]
-#[command(name = "items-api", version, about, long_about = None)]
+#[command(name = "items-api", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -35,15 +34,15 @@ pub enum Command {
     /// a file (`items-api openapi --check openapi.yaml` lists only real differences),
     /// or with --bless rewrite the file from the code.
     Openapi {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = DocumentFormat::Yaml)]
+        /// Output format (of the printed document).
+        #[arg(long, value_enum, default_value_t = DocumentFormat::Yaml, conflicts_with_all = ["check", "bless"])]
         format: DocumentFormat,
         /// Compare with this file instead of printing: each JSON path that differs.
         #[arg(long, value_name = "FILE", conflicts_with = "bless")]
         check: Option<PathBuf>,
         /// Rewrite this file (`openapi.yaml`) with the document the code generates,
         /// keeping its leading comment and key order, so `git diff` shows the drift as
-        /// a patch to review (also `OPENAPI_BLESS=1 cargo test --test api contract`).
+        /// a patch to review (also the drift test with `OPENAPI_BLESS=1`).
         #[arg(long, value_name = "FILE")]
         bless: Option<PathBuf>,
     },
@@ -170,8 +169,9 @@ pub struct StoreConfig {
     #[arg(long, env = "ITEMS_TABLE", global = true)]
     pub items_table: Option<String>,
 
-    /// Longest an item-store call may take, retries included, in milliseconds; past it
-    /// the request answers 503.
+    /// Longest a call to AWS (DynamoDB, Secrets Manager) may take, retries included, in
+    /// milliseconds; past it the request answers 503. SQLite calls do not wait on the
+    /// network and are not bounded by it.
     #[arg(long, env = "STORE_TIMEOUT_MS", default_value_t = DEFAULT_STORE_TIMEOUT_MS, global = true)]
     pub store_timeout_ms: u64,
 }

@@ -61,7 +61,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve => {
             let lines = config.telemetry.log_buffer_lines;
             _logs = Some(telemetry::init_to(&config, Output::StdoutBatched { lines }));
-            startup::serve(&config, shutdown_signal()).await
+            startup::serve(&config, shutdown_signal).await
         }
     };
     match result {

@@ -182,8 +182,8 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next:
     response
 }
 
-/// A [`StoreLayer`] that measures every store call a request makes (the start-up
-/// warm-up is not a request's, so it is not measured).
+/// A [`StoreLayer`] that measures every store call (`startup` warms the store up
+/// before `app` wraps it, so the warm-up is not measured).
 #[derive(Debug)]
 pub struct Measured {
     metrics: Arc<Metrics>,
@@ -202,9 +202,6 @@ impl StoreLayer for Measured {
         operation: StoreOperation,
         call: StoreCall<'a, T>,
     ) -> StoreCall<'a, T> {
-        if operation == StoreOperation::WarmUp {
-            return call;
-        }
         Box::pin(async move {
             let started = Instant::now();
             let result = call.await;

@@ -63,7 +63,9 @@ pub fn open_store(
     sdk: Option<&aws_config::SdkConfig>,
 ) -> Result<Arc<dyn Store>, BoxError> {
     let store = &config.store;
-    if let (Some(table), Some(sdk)) = (&store.items_table, sdk) {
+    if let Some(table) = &store.items_table {
+        let sdk =
+            sdk.ok_or("ITEMS_TABLE is set: the DynamoDB store needs the AWS SDK's settings")?;
         tracing::info!(table, "DynamoDB item store");
         let client = aws_sdk_dynamodb::Client::new(sdk);
         return Ok(Arc::new(DynamoDbStore::new(client, table)));
@@ -104,15 +106,18 @@ pub fn compose(
     build_app(config, state)
 }
 
-/// Serves HTTP on the configured address until `shutdown` resolves, then lets
-/// in-flight requests finish within the shutdown timeout.
-pub async fn serve(
-    config: &Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), BoxError> {
+/// Serves HTTP on the configured address until the future `shutdown` makes resolves,
+/// then lets in-flight requests finish within the shutdown timeout. `shutdown` is
+/// called once the port is bound, so a signal during start-up still ends the process
+/// as it would any other.
+pub async fn serve<F>(config: &Config, shutdown: impl FnOnce() -> F) -> Result<(), BoxError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let app = build(config, Serving::Http).await?;
     let address = SocketAddr::new(config.server.host, config.server.port);
     let listener = tokio::net::TcpListener::bind(address).await?;
+    let shutdown = shutdown();
     let address = listener.local_addr()?;
     let url = format!("http://{address}");
     tracing::info!(%address, docs = %format!("{url}/docs/"), "listening on {url} (docs: {url}/docs/)");
@@ -173,8 +178,17 @@ pub fn openapi_bless(file: &Path) -> Result<(), BoxError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let blessed = blessed(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    std::fs::write(file, blessed).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    write_whole(file, &blessed).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     Ok(())
+}
+
+/// Writes `text` to `file` at once: beside it first, then renamed over it, so no
+/// reader (a test running meanwhile) ever sees half a document.
+pub fn write_whole(file: &Path, text: &str) -> std::io::Result<()> {
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, file)
 }
 
 /// The document the code generates, written by the emitter the server uses, with
@@ -208,9 +222,23 @@ mod tests {
     fn openapi_yaml_is_what_bless_writes() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
         let text = std::fs::read_to_string(path).expect("openapi.yaml is readable");
-        assert!(
-            blessed(&text).expect("openapi.yaml is YAML") == text,
-            "openapi.yaml is not in the form `make openapi-bless` writes: run it and review `git diff openapi.yaml`"
+        let expected = blessed(&text).expect("openapi.yaml is YAML");
+        if let Some((line, (file, bless))) = text
+            .lines()
+            .zip(expected.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+        {
+            panic!(
+                "openapi.yaml is not in the form `make openapi-bless` writes (its data is \
+                 fine if the drift test passes): run it and review `git diff openapi.yaml`.\n\
+                 First difference, line {}:\n  the file: {file}\n  blessed:  {bless}",
+                line + 1
+            );
+        }
+        assert_eq!(
+            text, expected,
+            "openapi.yaml ends differently from what bless writes"
         );
         // The file's own key order is kept: a key moved last stays last.
         let moved = text.replacen("openapi: \"3.1.0\"\ninfo:", "info:", 1) + "openapi: \"3.1.0\"\n";

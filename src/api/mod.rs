@@ -131,7 +131,10 @@ impl Modify for SharedResponses {
                 &mut item.put,
                 &mut item.post,
                 &mut item.delete,
+                &mut item.options,
+                &mut item.head,
                 &mut item.patch,
+                &mut item.trace,
             ];
             for operation in operations.into_iter().flatten() {
                 let reaches_store = operation
@@ -144,22 +147,24 @@ impl Modify for SharedResponses {
                     *requirement != utoipa::openapi::security::SecurityRequirement::default()
                 });
                 let responses = &mut operation.responses.responses;
-                responses
-                    .entry("400".to_owned())
-                    .or_insert_with(|| reference("BadRequest"));
-                if operation.request_body.is_some() {
-                    responses.insert("408".to_owned(), reference("RequestTimeout"));
-                }
-                responses.insert("414".to_owned(), reference("UriTooLong"));
-                responses.insert("429".to_owned(), reference("TooManyRequests"));
-                responses.insert("431".to_owned(), reference("HeadersTooLarge"));
-                if reaches_store || checks_token {
+                // An operation's own answer for a status wins over the shared one.
+                let mut share = |status: &str, name: &str| {
                     responses
-                        .entry("503".to_owned())
-                        .or_insert_with(|| reference("StoreUnavailable"));
+                        .entry(status.to_owned())
+                        .or_insert_with(|| reference(name));
+                };
+                share("400", "BadRequest");
+                if operation.request_body.is_some() {
+                    share("408", "RequestTimeout");
                 }
-                responses.insert("502".to_owned(), reference("BadGateway"));
-                responses.insert("504".to_owned(), reference("GatewayTimeout"));
+                share("414", "UriTooLong");
+                share("429", "TooManyRequests");
+                share("431", "HeadersTooLarge");
+                if reaches_store || checks_token {
+                    share("503", "StoreUnavailable");
+                }
+                share("502", "BadGateway");
+                share("504", "GatewayTimeout");
             }
         }
         if let Some(components) = openapi.components.as_mut() {
@@ -224,7 +229,7 @@ fn name_limits(
     ];
     for (name, description, error) in limits {
         let Some(utoipa::openapi::RefOr::T(response)) = responses.get_mut(name) else {
-            continue;
+            panic!("ApiDoc lists no response {name}: rename it here too");
         };
         response.description = description;
         for content in response.content.values_mut() {

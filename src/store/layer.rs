@@ -1,6 +1,7 @@
 //! Store decorators without copies: a [`StoreLayer`] says what happens around every
 //! call of a store ([`Decorated`] forwards each [`ItemStore`] method through it), so a
-//! decorator is one function, and a new store method is one line in `Decorated`.
+//! decorator is one function, and a new store method is one method in `Decorated` and
+//! its [`StoreOperation`] (a name for metrics and logs); no decorator changes.
 
 use super::{ItemStore, Store, StoreError};
 use crate::domain::{

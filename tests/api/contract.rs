@@ -22,9 +22,9 @@ pub fn compare(expected: &Value, actual: &Value) -> Result<(), String> {
     )
 }
 
-/// Bless mode, as dropshot's expectorate: `OPENAPI_BLESS=1 cargo test --test api
-/// contract` rewrites openapi.yaml from the code (as `make openapi-bless` does) for
-/// review in `git diff`, instead of failing.
+/// Bless mode, as dropshot's expectorate: `OPENAPI_BLESS=1 cargo test --test api --
+/// --exact contract::generated_document_matches_openapi_yaml` rewrites openapi.yaml from
+/// the code (as `make openapi-bless` does) for review in `git diff`, instead of failing.
 #[test]
 fn generated_document_matches_openapi_yaml() {
     let generated = generated();
@@ -35,14 +35,15 @@ fn generated_document_matches_openapi_yaml() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
         let text = std::fs::read_to_string(path).expect("openapi.yaml is readable");
         let blessed = items_api::startup::blessed(&text).expect("openapi.yaml is YAML");
-        std::fs::write(path, blessed).expect("openapi.yaml is writable");
+        items_api::startup::write_whole(std::path::Path::new(path), &blessed)
+            .expect("openapi.yaml is writable");
         eprintln!("OPENAPI_BLESS: rewrote {path} from the code; review `git diff openapi.yaml`");
         return;
     }
     panic!(
         "the code no longer generates openapi.yaml.\n\n{diff}\n\n\
-         Run `make openapi-bless` (or OPENAPI_BLESS=1 cargo test --test api contract) to \
-         rewrite openapi.yaml from the code, then review `git diff openapi.yaml`."
+         Run `make openapi-bless` to rewrite openapi.yaml from the code, then review \
+         `git diff openapi.yaml`."
     );
 }
 
@@ -199,4 +200,28 @@ async fn published_problem_examples_say_what_the_service_sends() {
         .await
         .problem(413);
     assert_eq!(too_large["detail"], example("PayloadTooLarge")["detail"]);
+}
+
+/// README's endpoint table names every operation of the contract, and no other.
+#[test]
+fn the_readme_endpoint_table_lists_every_operation() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md is readable");
+    let listed: std::collections::BTreeSet<String> = readme
+        .lines()
+        .skip_while(|line| *line != "## Endpoints")
+        .take_while(|line| !line.starts_with("## Examples"))
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|row| row.split('|').nth(1))
+        .map(|cell| cell.trim().trim_matches('`').to_owned())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let contract: std::collections::BTreeSet<String> = crate::operations::operations()
+        .into_iter()
+        .map(|operation| operation.id)
+        .collect();
+    assert_eq!(
+        listed, contract,
+        "README.md's endpoint table (left) and openapi.yaml's operations (right)"
+    );
 }

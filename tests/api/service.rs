@@ -1,6 +1,7 @@
 //! Welcome, health and aws-info; a failing store gives 503s, never 500s.
 
-use crate::support::TestApp;
+use crate::operations::operations;
+use crate::support::{TOKEN, TestApp};
 use axum::http::Method;
 use items_api::config::Config;
 use items_api::store::layer::{StoreCall, StoreOperation};
@@ -84,6 +85,39 @@ async fn an_unreachable_store_makes_health_503_with_the_same_schema() {
     assert_eq!(health["status"], "unavailable");
     assert_eq!(health["store"]["status"], "unavailable");
     assert_eq!(health["store"]["backend"], "down");
+}
+
+/// With the store down, every operation of the contract answers a status its operation
+/// documents: an operation that reads the store must list 503 (SharedResponses adds it
+/// to store and token operations; any other handler that reads the store needs it too).
+#[tokio::test]
+async fn with_the_store_down_every_operation_answers_a_documented_status() {
+    let app = TestApp::with_store(
+        {
+            let mut config = Config::default();
+            config.writes.api_token = Some(TOKEN.to_owned());
+            config
+        },
+        down_store(),
+    );
+    let id = uuid::Uuid::now_v7().to_string();
+    let bearer = format!("Bearer {TOKEN}");
+    let mut undocumented = Vec::new();
+    for operation in operations() {
+        let value = |name: &str| (name == "item_id").then(|| id.clone());
+        let response = app
+            .send_request(operation.request(value, Some(&bearer)))
+            .await;
+        let status = response.status.as_u16();
+        if !operation.responses.contains(&status) {
+            undocumented.push(format!("{operation}: {status} {}", response.text()));
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "statuses the contract does not list:\n{}",
+        undocumented.join("\n")
+    );
 }
 
 #[tokio::test]
