@@ -255,4 +255,24 @@ mod tests {
             ]
         );
     }
+
+    /// Passes every call through, saying nothing of the backend.
+    #[derive(Debug)]
+    struct PassThrough;
+
+    impl StoreLayer for PassThrough {
+        fn around<'a, T: Send + 'a>(
+            &'a self,
+            _: StoreOperation,
+            call: StoreCall<'a, T>,
+        ) -> StoreCall<'a, T> {
+            call
+        }
+    }
+
+    #[test]
+    fn a_layer_reports_the_wrapped_backend_unless_it_says_otherwise() {
+        let inner = Arc::new(SqliteStore::in_memory().expect("opens"));
+        assert_eq!(Decorated::new(inner, PassThrough).backend(), "sqlite");
+    }
 }
