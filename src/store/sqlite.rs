@@ -46,7 +46,6 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
 };
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -154,8 +153,6 @@ struct Inner {
     /// DATABASE_CACHE_KIB, each connection's page cache; `None`: SQLite's default.
     cache_kib: Option<u64>,
     writer: Mutex<Writer>,
-    /// Bumped whenever the writer opens the file anew; readers reopen to follow.
-    generation: AtomicU64,
     /// Empty for `:memory:`, whose reads use the writer.
     readers: Box<[Mutex<Reader>]>,
     /// When a write last succeeded; cleared by a write the store could not make. The
@@ -173,7 +170,8 @@ struct Writer {
 
 #[derive(Debug)]
 struct Reader {
-    generation: u64,
+    /// `None` until first used, and after the file was opened anew (a reader then
+    /// opens the path again, so it follows the writer to the file the path names).
     connection: Option<Connection>,
 }
 
@@ -233,7 +231,6 @@ impl SqliteStore {
             (0..READERS)
                 .map(|_| {
                     Ok(Mutex::new(Reader {
-                        generation: 0,
                         connection: Some(open_reader(path, cache_kib)?),
                     }))
                 })
@@ -248,7 +245,6 @@ impl SqliteStore {
                     connection: Some(connection),
                     file,
                 }),
-                generation: AtomicU64::new(0),
                 readers: readers.into_boxed_slice(),
                 last_write_ok: Mutex::new(None),
             }),
@@ -357,23 +353,21 @@ impl Inner {
     /// if it was opened so) among a process's connections while any stays open.
     fn close_all(&self, writer: &mut Writer) {
         writer.connection = None;
-        self.generation.fetch_add(1, Ordering::Release);
         for reader in &self.readers {
             lock(reader).connection = None;
         }
     }
 
-    /// Runs `work` on `reader`, opening it again first when the writer has.
+    /// Runs `work` on `reader`, opening it first when it is closed (not used yet, or
+    /// closed by `close_all` when the writer opened the file anew).
     fn read_with<T>(
         &self,
         mut reader: MutexGuard<'_, Reader>,
         work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let generation = self.generation.load(Ordering::Acquire);
-        if reader.generation != generation || reader.connection.is_none() {
+        if reader.connection.is_none() {
             let path = self.path.as_deref().expect("readers exist only for files");
             reader.connection = Some(open_reader(path, self.cache_kib)?);
-            reader.generation = generation;
         }
         let connection = reader.connection.as_ref().expect("opened above");
         let result = work(connection);
@@ -1083,6 +1077,34 @@ CREATE TABLE IF NOT EXISTS health_probe (
             stored.iter().len() + 1
         );
         store
+    }
+
+    /// A health check right after a successful write proves the write path by it and
+    /// writes nothing; once that proof is old, or after a write the store could not
+    /// make, it writes its probe again.
+    #[tokio::test]
+    async fn the_health_check_writes_only_without_a_recent_successful_write() {
+        let (_dir, path) = database_file();
+        let store = SqliteStore::open(&path).expect("opens");
+        // Another connection sees each commit as a new `data_version`.
+        let watcher = Connection::open(&path).expect("opens");
+        let version = || -> i64 {
+            watcher
+                .query_row("PRAGMA data_version", [], |row| row.get(0))
+                .expect("reads")
+        };
+        let before = version();
+        store
+            .insert(&Item::create(fields("written", None)))
+            .await
+            .expect("insert");
+        let written = version();
+        assert_ne!(written, before, "the insert commits");
+        store.check().await.expect("healthy");
+        assert_eq!(version(), written, "no probe right after a write");
+        tokio::time::sleep(WRITE_PROOF_MAX_AGE + Duration::from_millis(50)).await;
+        store.check().await.expect("healthy");
+        assert_ne!(version(), written, "a probe once the proof is old");
     }
 
     #[tokio::test]
