@@ -310,7 +310,7 @@ impl Inner {
             self.note_write(&result);
             return result;
         };
-        if writer.connection.is_some() && file_id(path) != writer.file {
+        if file_id(path) != writer.file {
             tracing::warn!(path = %path.display(), "the database file was replaced or deleted; opening the path again");
             self.close_all(&mut writer);
         }
