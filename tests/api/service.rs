@@ -70,6 +70,47 @@ impl StoreLayer for Down {
     }
 }
 
+/// A store whose health check takes at least 20 ms.
+#[derive(Debug)]
+struct SlowCheck;
+
+impl StoreLayer for SlowCheck {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        operation: StoreOperation,
+        call: StoreCall<'a, T>,
+    ) -> StoreCall<'a, T> {
+        Box::pin(async move {
+            if operation == StoreOperation::Check {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            call.await
+        })
+    }
+}
+
+#[tokio::test]
+async fn health_reports_the_store_checks_latency_in_milliseconds() {
+    let store = SqliteStore::in_memory().expect("in-memory SQLite opens");
+    let app = TestApp::with_store(
+        Config::default(),
+        Arc::new(Decorated::new(Arc::new(store), SlowCheck)),
+    );
+    let started = std::time::Instant::now();
+    let health = app.get("/api/health").await.json();
+    let waited_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency = health["store"]["latency_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("latency_ms is a number: {health}"));
+    assert!(
+        (20.0..=waited_ms).contains(&latency),
+        "the check took 20 ms or more, the request {waited_ms:.3} ms; reported {latency}"
+    );
+    // Rounded to the microsecond.
+    let micros = latency * 1000.0;
+    assert!((micros - micros.round()).abs() < 1e-6, "{latency}");
+}
+
 fn down_store() -> Arc<dyn Store> {
     let store = SqliteStore::in_memory().expect("in-memory SQLite opens");
     Arc::new(Decorated::new(Arc::new(store), Down))
