@@ -719,6 +719,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_host_may_be_a_whole_dns_name_and_a_port_and_no_longer() {
+        // 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 bytes, the longest DNS name.
+        let name = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(name.len(), 253);
+        assert!(is_host(&format!("{name}:65535")), "259 bytes");
+        assert!(!is_host(&format!("{name}:655350")), "260 bytes");
+        assert!(!is_host(&format!("{name}x:65535")), "260 bytes");
+    }
+
+    #[test]
+    fn a_target_is_over_the_limit_from_the_first_byte_a_uri_could_not_hold() {
+        // http's Uri holds 65534 bytes; https:// (8), the longest host (259) and 32
+        // bytes to spare leave 65235 for `/` + path + `?` (counted) + query.
+        let path = |length: usize| "a".repeat(length);
+        assert!(!over_uri_limit(None, Some(&path(65233)), 0));
+        assert!(over_uri_limit(None, Some(&path(65234)), 0));
+        assert!(!over_uri_limit(None, Some(&path(65223)), 10));
+        assert!(over_uri_limit(None, Some(&path(65223)), 11));
+        // A stage is a segment of its own; a byte `url` encodes counts three.
+        assert!(!over_uri_limit(Some("prod"), Some(&path(65228)), 0));
+        assert!(over_uri_limit(Some("prod"), Some(&path(65229)), 0));
+        assert!(over_uri_limit(None, Some(&(path(65232) + " ")), 0));
+    }
+
+    #[test]
     fn stages_are_stripped_only_as_whole_segments() {
         assert_eq!(strip_stage("/prod/api/x", Some("prod")), "/api/x");
         assert_eq!(strip_stage("/prod", Some("prod")), "/");

@@ -608,3 +608,144 @@ async fn query_parameters_without_values_get_a_400_problem() {
         answer.assert_problem(400, "The event has a query parameter without a value.");
     }
 }
+
+/// The binary under the Lambda Runtime API, as Lambda starts it: `lambda::run` takes an
+/// event from `GET /next`, answers it through the service and posts the response for
+/// that request id; a second event follows on the same process (one cold start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_invocations_from_the_runtime_api() {
+    use axum::extract::{Path, State};
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::mpsc;
+
+    #[derive(Clone)]
+    struct Runtime {
+        events: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, String)>>>,
+        responses: mpsc::Sender<(String, Value)>,
+        errors: Arc<Mutex<Vec<String>>>,
+    }
+    async fn next(State(runtime): State<Runtime>) -> (HeaderMap, String) {
+        let Some((id, event)) = runtime.events.lock().await.recv().await else {
+            return std::future::pending().await;
+        };
+        let mut headers = HeaderMap::new();
+        let deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(30))
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis()
+            .to_string();
+        headers.insert(
+            "lambda-runtime-aws-request-id",
+            id.parse().expect("a header"),
+        );
+        headers.insert(
+            "lambda-runtime-deadline-ms",
+            deadline.parse().expect("a header"),
+        );
+        headers.insert(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:eu-west-1:123456789012:function:items-api"
+                .parse()
+                .expect("a header"),
+        );
+        (headers, event)
+    }
+    async fn respond(
+        State(runtime): State<Runtime>,
+        Path(id): Path<String>,
+        body: String,
+    ) -> axum::http::StatusCode {
+        let value = serde_json::from_str(&body).expect("the response is JSON");
+        runtime
+            .responses
+            .send((id, value))
+            .await
+            .expect("the test waits");
+        axum::http::StatusCode::ACCEPTED
+    }
+    async fn error(State(runtime): State<Runtime>, body: String) -> axum::http::StatusCode {
+        runtime.errors.lock().expect("not poisoned").push(body);
+        axum::http::StatusCode::ACCEPTED
+    }
+
+    let (send_event, events) = mpsc::channel(4);
+    let (responses, mut received) = mpsc::channel(4);
+    let runtime = Runtime {
+        events: Arc::new(tokio::sync::Mutex::new(events)),
+        responses,
+        errors: Arc::default(),
+    };
+    let router = axum::Router::new()
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            axum::routing::get(next),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            axum::routing::post(respond),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            axum::routing::post(error),
+        )
+        .route("/2018-06-01/runtime/init/error", axum::routing::post(error))
+        .with_state(runtime.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let api = listener.local_addr().expect("an address");
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    /// Ends the function's process however the test ends.
+    struct Function(std::process::Child);
+    impl Drop for Function {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut function = Function(
+        std::process::Command::new(crate::support::BINARY)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "items-api")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_REGION", "eu-west-1")
+            .env("DATABASE_PATH", ":memory:")
+            .env("API_TOKEN", TOKEN)
+            .env("METRICS", "false")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts"),
+    );
+
+    for (id, fixture) in [
+        ("req-1", "rest-v1-get-health.json"),
+        ("req-2", "rest-v1-create-item.json"),
+    ] {
+        send_event
+            .send((id.to_owned(), event(fixture)))
+            .await
+            .expect("the runtime API waits");
+        let (answered, response) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), received.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no response to {id} within 20 s"))
+                .expect("a response");
+        assert_eq!(answered, id);
+        let expected = if id == "req-1" { 200 } else { 201 };
+        assert_eq!(response["statusCode"], expected, "{fixture}: {response}");
+    }
+    assert!(
+        function.0.try_wait().expect("a status").is_none(),
+        "the process keeps serving"
+    );
+    assert!(
+        runtime.errors.lock().expect("not poisoned").is_empty(),
+        "no invocation or init errors"
+    );
+    server.abort();
+}
