@@ -625,6 +625,8 @@ async fn dynamodb_missing_table_is_unavailable_not_a_bug() {
         store.get(ItemId::generate()).await,
         Err(StoreError::Unavailable { .. })
     ));
+    // Health reports name it so.
+    assert_eq!(store.backend(), "dynamodb");
 }
 
 #[tokio::test]
