@@ -1107,6 +1107,96 @@ CREATE TABLE IF NOT EXISTS health_probe (
         assert_ne!(version(), written, "a probe once the proof is old");
     }
 
+    #[test]
+    fn readers_cannot_write() {
+        let (_dir, path) = database_file();
+        let _store = SqliteStore::open(&path).expect("opens");
+        let reader = open_reader(&path, None).expect("opens");
+        let error = reader
+            .execute_batch("CREATE TABLE x (y)")
+            .expect_err("a reader is read-only");
+        assert_eq!(error.sqlite_error_code(), Some(ErrorCode::ReadOnly));
+    }
+
+    #[test]
+    fn only_faults_of_the_file_need_a_reopen() {
+        let error = |code: ErrorCode| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error {
+                    code,
+                    extended_code: 0,
+                },
+                None,
+            )
+        };
+        for code in [
+            ErrorCode::CannotOpen,
+            ErrorCode::ReadOnly,
+            ErrorCode::SystemIoFailure,
+        ] {
+            assert!(needs_reopen(&error(code)), "{code:?}");
+        }
+        for code in [
+            ErrorCode::DatabaseBusy,
+            ErrorCode::DiskFull,
+            ErrorCode::ConstraintViolation,
+        ] {
+            assert!(!needs_reopen(&error(code)), "{code:?}");
+        }
+        assert!(!needs_reopen(&std::io::Error::other("not SQLite's")));
+    }
+
+    /// The health check calls the store full when fewer than HEALTH_HEADROOM_PAGES
+    /// pages are left under DATABASE_MAX_BYTES, counting free pages as usable.
+    #[tokio::test]
+    async fn the_store_is_full_exactly_when_less_than_the_headroom_is_left() {
+        let (_dir, path) = database_file();
+        {
+            let store = SqliteStore::open(&path).expect("opens");
+            store.check().await.expect("the probe row exists");
+            let long = "d".repeat(1000);
+            let mut items = Vec::new();
+            for index in 0..12 {
+                let item = Item::create(fields(&format!("item {index}"), Some(&long)));
+                store.insert(&item).await.expect("insert");
+                items.push(item);
+            }
+            for item in &items[..2] {
+                store.delete(item.id, None).await.expect("delete");
+            }
+        }
+        let db = Connection::open(&path).expect("opens");
+        let (pages, free, page_size): (i64, i64, i64) = db
+            .query_row(
+                "SELECT (SELECT page_count FROM pragma_page_count()),
+                        (SELECT freelist_count FROM pragma_freelist_count()),
+                        (SELECT page_size FROM pragma_page_size())",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("reads");
+        drop(db);
+        assert!(
+            (1..HEALTH_HEADROOM_PAGES).contains(&free),
+            "free pages: {free}"
+        );
+        let used = pages - free;
+        let limited = |max_pages: i64| {
+            let bytes = u64::try_from(max_pages * page_size).expect("positive");
+            SqliteStore::open_limited(&path, Some(bytes)).expect("opens")
+        };
+        limited(used + HEALTH_HEADROOM_PAGES)
+            .check()
+            .await
+            .expect("exactly the headroom left is not full");
+        let full = limited(used + HEALTH_HEADROOM_PAGES - 1).check().await;
+        assert!(
+            matches!(&full, Err(StoreError::Unavailable { .. })),
+            "{:?}",
+            full.map_err(|e| crate::error::error_chain(&e))
+        );
+    }
+
     #[tokio::test]
     async fn a_new_file_gets_every_step() {
         let (_dir, path, item) = database_at(0);
