@@ -100,10 +100,9 @@ fn parse_limit(text: &str) -> Result<u32, String> {
     if whole.is_empty() || !digits(whole) || !zero_fraction {
         return Err(message());
     }
-    // Leading zeros aside, more than three digits is out of range anyway.
+    // Leading zeros aside, no digit left (zero) or more than three is out of range anyway.
     let significant = whole.trim_start_matches('0');
     let number: u32 = match significant.len() {
-        0 => 0,
         1..=3 => significant.parse().map_err(|_| message())?,
         _ => return Err(message()),
     };
