@@ -1192,8 +1192,7 @@ CREATE TABLE IF NOT EXISTS health_probe (
         let full = limited(used + HEALTH_HEADROOM_PAGES - 1).check().await;
         assert!(
             matches!(&full, Err(StoreError::Unavailable { .. })),
-            "{:?}",
-            full.map_err(|e| crate::error::error_chain(&e))
+            "{full:?}"
         );
     }
 
