@@ -21,12 +21,12 @@ tools=$root/target/tools
 work=$root/target/mutants
 shard=${1:-}
 
-if ! "$tools/bin/cargo-mutants" --version 2>/dev/null | grep -q " $version$"; then
+if ! "$tools/bin/cargo-mutants" mutants --version 2>/dev/null | grep -q " $version$"; then
     echo "mutants: installing cargo-mutants $version into $tools (once, ~7 min)"
     cargo install --locked --quiet cargo-mutants --version "$version" --root "$tools"
 fi
 
-mkdir -p "$work/tree"
+mkdir -p "$work/tree" "$work/out/general" "$work/out/dynamodb"
 # A fresh copy of the sources (the tree's target/ stays, so dependencies build once).
 find "$work/tree" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
 (cd "$root" && git ls-files -z --cached --others --exclude-standard) \
