@@ -245,4 +245,20 @@ mod tests {
         assert_ne!(moved, text);
         assert_eq!(blessed(&moved).expect("YAML"), moved);
     }
+
+    /// ITEMS_TABLE names DynamoDB: without the SDK's settings that is an error, never
+    /// a quiet fall-back to the SQLite file.
+    #[test]
+    fn a_table_without_the_sdk_is_refused_not_replaced_by_sqlite() {
+        let mut config = Config::default();
+        config.store.items_table = Some("items".to_owned());
+        config.store.database_path = ":memory:".into();
+        let error = open_store(&config, None).expect_err("no SDK settings");
+        assert!(error.to_string().contains("ITEMS_TABLE is set"), "{error}");
+        config.store.items_table = None;
+        assert_eq!(
+            open_store(&config, None).expect("SQLite").backend(),
+            "sqlite"
+        );
+    }
 }
