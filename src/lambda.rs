@@ -565,7 +565,9 @@ fn adapt(request: lambda_http::Request) -> axum::extract::Request {
 /// - REST API (v1): with the `{proxy+}` resource the API path is the end of the path
 ///   that decodes to `/` + `proxy`, its encoding kept; the
 ///   client's full path (`requestContext.path`) minus it is the base: `/prod` on the
-///   execute-api host, the mapping (`/v1`) or nothing on a custom domain.
+///   execute-api host, the mapping (`/v1`) or nothing on a custom domain. Any other
+///   resource (the root `/`, a route per path): the path without the stage, which
+///   `lambda_http` puts before `path`.
 /// - HTTP API (v2) and function URLs: a named stage is the first segment of `rawPath`
 ///   (aws-lambda-rust-runtime#919); `$default` has none.
 /// - ALB: no base path.
@@ -580,7 +582,6 @@ fn split_base_path(request: &lambda_http::Request) -> (String, String) {
             let app_path = match (context.resource_path.as_deref(), proxy) {
                 (Some("/{proxy+}"), Some(proxy)) => encoded_suffix(&path, proxy)
                     .unwrap_or_else(|| format!("/{}", proxy.trim_start_matches('/'))),
-                (Some("/"), _) => "/".to_owned(),
                 _ => strip_stage(&path, stage),
             };
             let client_path = context.path.as_deref().unwrap_or(&path);

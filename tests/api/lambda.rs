@@ -619,6 +619,8 @@ async fn the_binary_serves_invocations_from_the_runtime_api() {
     use std::sync::{Arc, Mutex};
     use tokio::sync::mpsc;
 
+    const TRACE: &str =
+        "Root=1-67891233-abcdef012345678912345678;Parent=1234567890abcdef;Sampled=1";
     #[derive(Clone)]
     struct Runtime {
         events: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, String)>>>,
@@ -643,6 +645,7 @@ async fn the_binary_serves_invocations_from_the_runtime_api() {
             "lambda-runtime-deadline-ms",
             deadline.parse().expect("a header"),
         );
+        headers.insert("lambda-runtime-trace-id", TRACE.parse().expect("a header"));
         headers.insert(
             "lambda-runtime-invoked-function-arn",
             "arn:aws:lambda:eu-west-1:123456789012:function:items-api"
@@ -712,6 +715,8 @@ async fn the_binary_serves_invocations_from_the_runtime_api() {
             .env("AWS_LAMBDA_FUNCTION_NAME", "items-api")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/items-api")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/30/[$LATEST]abc")
             .env("AWS_REGION", "eu-west-1")
             .env("DATABASE_PATH", ":memory:")
             .env("API_TOKEN", TOKEN)
@@ -725,6 +730,7 @@ async fn the_binary_serves_invocations_from_the_runtime_api() {
     for (id, fixture) in [
         ("req-1", "rest-v1-get-health.json"),
         ("req-2", "rest-v1-create-item.json"),
+        ("req-3", "rest-v1-aws-info.json"),
     ] {
         send_event
             .send((id.to_owned(), event(fixture)))
@@ -736,8 +742,18 @@ async fn the_binary_serves_invocations_from_the_runtime_api() {
                 .unwrap_or_else(|_| panic!("no response to {id} within 20 s"))
                 .expect("a response");
         assert_eq!(answered, id);
-        let expected = if id == "req-1" { 200 } else { 201 };
+        let expected = if id == "req-2" { 201 } else { 200 };
         assert_eq!(response["statusCode"], expected, "{fixture}: {response}");
+        if id == "req-3" {
+            // What the runtime told the function reaches /api/aws-info.
+            let info = body_json(&response);
+            assert_eq!(info["lambda_request_id"], "req-3");
+            assert_eq!(info["trace_id"], TRACE);
+            assert_eq!(info["function_name"], "items-api");
+            assert_eq!(info["memory_limit_mb"], 512);
+            assert_eq!(info["log_group"], "/aws/lambda/items-api");
+            assert_eq!(info["log_stream"], "2026/11/30/[$LATEST]abc");
+        }
     }
     assert!(
         function.0.try_wait().expect("a status").is_none(),
@@ -748,4 +764,82 @@ async fn the_binary_serves_invocations_from_the_runtime_api() {
         "no invocation or init errors"
     );
     server.abort();
+}
+
+/// The links a response carries (the welcome's `docs_url`, `Location`) start with the
+/// base path the client called: the stage, a custom domain's base path mapping, or
+/// nothing. Each case is one way API Gateway routes to the function.
+#[tokio::test]
+async fn served_links_carry_the_base_path_the_client_called() {
+    // REST v1, a resource without {proxy+} (a route per path) under stage prod.
+    let health = answer_changed("rest-v1-get-health.json", |event| {
+        event["resource"] = "/api/health".into();
+        event["pathParameters"] = Value::Null;
+    })
+    .await;
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.body["status"], "ok");
+
+    // REST v1, the root resource of a custom domain mapped at /v1, called without the
+    // trailing slash: the base is the client's /v1, not the stage.
+    let root = answer_changed("rest-v1-get-root.json", |event| {
+        event["requestContext"]["path"] = "/v1".into();
+        event["headers"]["Host"] = "api.example.com".into();
+        event["multiValueHeaders"]["Host"] = serde_json::json!(["api.example.com"]);
+    })
+    .await;
+    assert_eq!(root.status, 200, "{root:?}");
+    assert_eq!(root.body["docs_url"], "/v1/docs/");
+
+    // HTTP API, a named stage: rawPath keeps the stage, the links carry it.
+    let named = answer_changed("http-v2-named-stage-aws-info.json", |event| {
+        event["rawPath"] = "/prod/".into();
+        event["requestContext"]["http"]["path"] = "/prod/".into();
+    })
+    .await;
+    assert_eq!(named.status, 200, "{named:?}");
+    assert_eq!(named.body["docs_url"], "/prod/docs/");
+
+    // HTTP API, the $default stage: no prefix.
+    let default = answer_changed("http-v2-get-health.json", |event| {
+        event["rawPath"] = "/".into();
+        event["requestContext"]["http"]["path"] = "/".into();
+    })
+    .await;
+    assert_eq!(default.status, 200, "{default:?}");
+    assert_eq!(default.body["docs_url"], "/docs/");
+}
+
+/// `/api/aws-info` reports only what the function's context holds: an unset memory
+/// size (0 in the runtime's config) is left out, not reported as 0 MB.
+#[tokio::test]
+async fn aws_info_leaves_out_what_the_runtime_did_not_set() {
+    let info = body_json(&invoke(&app(), "rest-v1-aws-info.json").await);
+    for absent in [
+        "memory_limit_mb",
+        "log_stream",
+        "log_group",
+        "function_name",
+        "trace_id",
+    ] {
+        assert!(info.get(absent).is_none(), "{absent} in {info}");
+    }
+    let configured = items_api::lambda::invoke(
+        app().app(),
+        &event("rest-v1-aws-info.json"),
+        lambda_http::lambda_runtime::Config {
+            function_name: "items-api".into(),
+            version: "7".into(),
+            memory: 512,
+            log_group: "/aws/lambda/items-api".into(),
+            log_stream: "2026/11/30/[7]abc".into(),
+        },
+    )
+    .await
+    .expect("the event runs");
+    let info = body_json(&configured);
+    assert_eq!(info["memory_limit_mb"], 512);
+    assert_eq!(info["function_version"], "7");
+    assert_eq!(info["log_group"], "/aws/lambda/items-api");
+    assert_eq!(info["log_stream"], "2026/11/30/[7]abc");
 }
