@@ -67,6 +67,8 @@ pub struct Config {
     #[command(flatten)]
     pub writes: WriteConfig,
     #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
     pub docs: DocsConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
@@ -219,6 +221,86 @@ pub struct WriteConfig {
     /// overwrites a change it has not seen.
     #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false, global = true, action = clap::ArgAction::Set)]
     pub require_if_match: bool,
+}
+
+/// Who calls: the shared token, or users with JWTs the service or API Gateway verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Users")]
+pub struct AuthConfig {
+    /// How callers are known. `token`: writes present the shared token (API_TOKEN or
+    /// API_TOKEN_SECRET_ARN), reads are open, and every item has one shared owner.
+    /// `jwt`: every items operation presents a bearer JWT the service verifies
+    /// (JWT_ISSUER, JWT_AUDIENCE), and each user (`sub`) sees only their own items.
+    /// `gateway`: as `jwt`, but API Gateway's Cognito or JWT authorizer verified the
+    /// token and the claims come from the Lambda event; refused outside Lambda.
+    #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::Token, global = true)]
+    pub auth_mode: AuthMode,
+
+    /// The issuer whose tokens `jwt` mode accepts: the exact `iss` claim, and where its
+    /// keys are found (`{issuer}/.well-known/openid-configuration`, unless JWT_JWKS_URL
+    /// is set). Cognito: `https://cognito-idp.{region}.amazonaws.com/{user pool id}`.
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// The audience `jwt` mode accepts: a token's `aud` must contain it, or, for a
+    /// Cognito access token (`token_use` = `access`, no `aud`), its `client_id` must be it.
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// The issuer's JSON Web Key Set, when it is not the one the discovery document names.
+    #[arg(long, env = "JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Which tokens `jwt` mode accepts when they say (`token_use`, as Cognito's do):
+    /// access tokens (the default: what an API is meant to receive) or ID tokens.
+    #[arg(long, env = "JWT_TOKEN_USE", value_enum, default_value_t = TokenUse::Access, global = true)]
+    pub jwt_token_use: TokenUse,
+
+    /// Clock skew allowed when checking `exp` and `nbf`, in seconds.
+    #[arg(long, env = "JWT_LEEWAY_S", default_value_t = DEFAULT_JWT_LEEWAY_S, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(0..=300))]
+    pub jwt_leeway_s: u64,
+
+    /// The longest bearer JWT accepted, in bytes; a longer one is refused unread.
+    #[arg(long, env = "JWT_MAX_BYTES", default_value_t = DEFAULT_JWT_MAX_BYTES, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(256..=65536))]
+    pub jwt_max_bytes: usize,
+
+    /// How long the issuer's keys are used before they are read again, in seconds.
+    #[arg(long, env = "JWKS_MAX_AGE_S", default_value_t = DEFAULT_JWKS_MAX_AGE_S, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub jwks_max_age_s: u64,
+
+    /// Shortest time between two reads of the issuer's keys that tokens with an unknown
+    /// key id cause, in seconds (a rotated key is found; forged key ids cannot run up
+    /// requests to the issuer).
+    #[arg(long, env = "JWKS_REFRESH_MIN_S", default_value_t = DEFAULT_JWKS_REFRESH_MIN_S, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub jwks_refresh_min_s: u64,
+
+    /// How long one read of the issuer's discovery document or keys may take, in
+    /// milliseconds; past it the request answers 503.
+    #[arg(long, env = "JWKS_TIMEOUT_MS", default_value_t = DEFAULT_JWKS_TIMEOUT_MS, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=60_000))]
+    pub jwks_timeout_ms: u64,
+}
+
+/// How callers are known (`AUTH_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// The shared token; one owner for every item.
+    Token,
+    /// Bearer JWTs the service verifies; an owner per user.
+    Jwt,
+    /// Claims from API Gateway's authorizer, in the Lambda event; an owner per user.
+    Gateway,
+}
+
+/// Which kind of token `jwt` mode accepts (`JWT_TOKEN_USE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenUse {
+    Access,
+    Id,
 }
 
 /// The documentation pages: the served document's server, Swagger UI and ReDoc.
@@ -411,6 +493,7 @@ default_from_clap!(
     ServerConfig,
     StoreConfig,
     WriteConfig,
+    AuthConfig,
     DocsConfig,
     TelemetryConfig,
     LambdaEnv
@@ -471,6 +554,17 @@ const DEFAULT_TOKEN_CACHE_TTL_S: u64 = 300;
 // A client handed a freshly rotated token is refused for at most 30 s by an environment
 // the rotation has not reached yet.
 const DEFAULT_TOKEN_REFRESH_MIN_S: u64 = 30;
+/// Thirty seconds of clock skew: hosts synced by NTP (Lambda's are) differ by far less.
+const DEFAULT_JWT_LEEWAY_S: u64 = 30;
+/// 8 KiB: Cognito's tokens are 1 to 2 KiB, a few KiB with many groups.
+const DEFAULT_JWT_MAX_BYTES: usize = 8 * 1024;
+/// An hour: issuers publish a new key well before they sign with it (Cognito rotates
+/// rarely), and an unknown key id reads the keys again anyway.
+const DEFAULT_JWKS_MAX_AGE_S: u64 = 3600;
+/// One read a minute at most for tokens with unknown key ids.
+const DEFAULT_JWKS_REFRESH_MIN_S: u64 = 60;
+/// Three seconds for the issuer to answer, within API Gateway's 29-second limit.
+const DEFAULT_JWKS_TIMEOUT_MS: u64 = 3000;
 
 #[cfg(test)]
 mod tests {

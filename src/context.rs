@@ -24,8 +24,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     /// Where items live.
     pub store: Arc<dyn Store>,
-    /// The bearer token writes need.
+    /// The bearer token writes need (`AUTH_MODE=token`).
     pub write_token: WriteToken,
+    /// How callers are known, and so who owns what they read and write.
+    pub callers: Callers,
     /// Where the process runs, as known at start-up (reported by `/api/aws-info`).
     pub runtime: Arc<Runtime>,
     /// What writes must carry, and how long idempotency keys live.
@@ -60,6 +62,7 @@ impl AppState {
         Self {
             store,
             write_token: WriteToken::Open,
+            callers: Callers::SharedToken,
             runtime: Arc::new(Runtime::local()),
             writes: WritePolicy::new(config),
         }
@@ -103,6 +106,20 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     chain
+}
+
+/// How callers are known (`AUTH_MODE`), and so whose items an operation sees.
+#[derive(Debug, Clone)]
+pub enum Callers {
+    /// `token`: every caller is the shared owner; writes present the [`WriteToken`],
+    /// reads nothing.
+    SharedToken,
+    /// `jwt`: every items operation presents a bearer JWT this verifier accepts; the
+    /// caller is its subject.
+    Jwt(crate::auth::JwtVerifier),
+    /// `gateway`: API Gateway verified the caller; the Lambda event's claims
+    /// ([`crate::auth::GatewayClaims`]) name the subject.
+    Gateway,
 }
 
 /// The bearer token writes need.

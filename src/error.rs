@@ -143,9 +143,13 @@ pub enum ApiError {
     /// 431 Request Header Fields Too Large: too many or too large headers.
     #[error("the request headers are over the limit: {0}")]
     HeadersTooLarge(String),
-    /// 401 Unauthorized: a write without a valid bearer token.
+    /// 401 Unauthorized: no bearer token where the operation needs one.
     #[error("this operation needs a valid bearer token in the Authorization header")]
     Unauthorized,
+    /// 401 Unauthorized: a bearer token that is refused, and why (RFC 6750's
+    /// `invalid_token`).
+    #[error("the bearer token was refused: {0}")]
+    InvalidToken(crate::auth::Refusal),
     /// 404 Not Found: no resource of this kind has the id.
     #[error("no {resource} has this id")]
     NotFound { resource: &'static str },
@@ -184,6 +188,13 @@ pub enum ApiError {
     /// read now (its secret store failed); reads are not affected.
     #[error("the service cannot check bearer tokens now")]
     TokenUnavailable(#[source] crate::context::TokenUnavailable),
+    /// 503 Service Unavailable: the JWT issuer's keys cannot be read now.
+    #[error("the service cannot check bearer tokens now")]
+    IssuerUnavailable {
+        retry_after: Duration,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// 500 Internal Server Error: a bug; the details go to the log only.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -219,16 +230,16 @@ impl ApiError {
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::StoreUnavailable { .. } | Self::TokenUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::StoreUnavailable { .. }
+            | Self::TokenUnavailable(_)
+            | Self::IssuerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -289,13 +300,23 @@ impl From<ValidationErrors> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status().into_response();
-        if let Self::Unauthorized = self {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer realm="items-api""#),
-            );
+        // RFC 6750 section 3: the challenge, with `invalid_token` and why when a
+        // token was presented and refused.
+        let challenge = match &self {
+            Self::Unauthorized => Some(HeaderValue::from_static(r#"Bearer realm="items-api""#)),
+            Self::InvalidToken(refusal) => HeaderValue::try_from(format!(
+                r#"Bearer realm="items-api", error="invalid_token", error_description="{refusal}""#
+            ))
+            .ok(),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Self::StoreUnavailable { retry_after, .. }
+        | Self::IssuerUnavailable { retry_after, .. }
         | Self::TokenUnavailable(crate::context::TokenUnavailable { retry_after, .. }) = &self
         {
             response.headers_mut().insert(

@@ -7,7 +7,9 @@
 //! invalid fields with their JSON Pointers, which needs `serde_path_to_error`'s path
 //! (the same crate axum uses inside) and the validator's per-field errors.
 
-use crate::context::{AppState, BodyLimit, BodyReadTimeout, WriteToken};
+use crate::auth::{AuthError, GatewayClaims, Refusal};
+use crate::context::{AppState, BodyLimit, BodyReadTimeout, Callers, WriteToken};
+use crate::domain::Owner;
 use crate::error::{ApiError, InputLocation};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -141,9 +143,30 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Proof that a write carries the configured bearer token (or that none is configured).
-#[derive(Debug, Clone, Copy)]
-pub struct WriteAccess;
+/// A read's caller: the owner whose items it sees. In `token` mode reads need no
+/// token and see the shared owner's items; otherwise they need a user's token.
+#[derive(Debug, Clone)]
+pub struct ReadAccess(pub Owner);
+
+impl FromRequestParts<AppState> for ReadAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match &state.callers {
+            Callers::SharedToken => Ok(Self(Owner::Shared)),
+            _ => user(parts, state).await.map(Self),
+        }
+    }
+}
+
+/// A write's caller: the owner whose items it changes. In `token` mode writes present
+/// the configured token (or none is configured) and change the shared owner's items;
+/// otherwise they need a user's token.
+#[derive(Debug, Clone)]
+pub struct WriteAccess(pub Owner);
 
 impl FromRequestParts<AppState> for WriteAccess {
     type Rejection = ApiError;
@@ -152,35 +175,78 @@ impl FromRequestParts<AppState> for WriteAccess {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let WriteToken::Open = state.write_token {
-            return Ok(Self);
-        }
-        // A request without a bearer token is refused before the expected one is read.
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or(ApiError::Unauthorized)?;
-        let expected = match &state.write_token {
-            WriteToken::Open => return Ok(Self),
-            WriteToken::Known(token) => Arc::clone(token),
-            // A token that does not match may be a rotated one: read the secret again
-            // first (at most once per TOKEN_REFRESH_MIN_S).
-            WriteToken::Deferred(deferred) => deferred
-                .expected_for(presented)
+        match &state.callers {
+            Callers::SharedToken => shared_token(parts, state)
                 .await
-                .map_err(ApiError::TokenUnavailable)?,
-        };
-        // Constant time for equal lengths; only the token's length can leak.
-        if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(Self)
-        } else {
-            Err(ApiError::Unauthorized)
+                .map(|()| Self(Owner::Shared)),
+            _ => user(parts, state).await.map(Self),
         }
+    }
+}
+
+/// The `Authorization: Bearer` credentials, if any.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+}
+
+/// The user the request's credentials name: a verified bearer JWT (`jwt`), or the
+/// claims of API Gateway's authorizer in the Lambda event (`gateway`).
+async fn user(parts: &Parts, state: &AppState) -> Result<Owner, ApiError> {
+    match &state.callers {
+        Callers::Jwt(verifier) => {
+            let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+            verifier.verify(token).await.map_err(|error| match error {
+                AuthError::Refused(refusal) => ApiError::InvalidToken(refusal),
+                AuthError::KeysUnavailable {
+                    retry_after,
+                    source,
+                } => ApiError::IssuerUnavailable {
+                    retry_after,
+                    source,
+                },
+            })
+        }
+        // Only the Lambda adapter puts claims in a request, from the event; the local
+        // server never does, so gateway mode refuses every request it serves.
+        Callers::Gateway => parts
+            .extensions
+            .get::<GatewayClaims>()
+            .ok_or(ApiError::Unauthorized)?
+            .owner()
+            .map_err(ApiError::InvalidToken),
+        Callers::SharedToken => Ok(Owner::Shared),
+    }
+}
+
+/// Checks the shared token a write must carry (or that none is configured).
+async fn shared_token(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    if let WriteToken::Open = state.write_token {
+        return Ok(());
+    }
+    // A request without a bearer token is refused before the expected one is read.
+    let presented = bearer(parts).ok_or(ApiError::Unauthorized)?;
+    let expected = match &state.write_token {
+        WriteToken::Open => return Ok(()),
+        WriteToken::Known(token) => Arc::clone(token),
+        // A token that does not match may be a rotated one: read the secret again
+        // first (at most once per TOKEN_REFRESH_MIN_S).
+        WriteToken::Deferred(deferred) => deferred
+            .expected_for(presented)
+            .await
+            .map_err(ApiError::TokenUnavailable)?,
+    };
+    // Constant time for equal lengths; only the token's length can leak.
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidToken(Refusal::NotTheToken))
     }
 }
 

@@ -6,6 +6,7 @@
 //! requests on the way in.
 
 use crate::app::App;
+use crate::auth::GatewayClaims;
 use crate::config::Config;
 use crate::context::{BasePath, Invocation, RequestDefect, Runtime, TargetTooLong};
 use axum::body::Body;
@@ -518,6 +519,7 @@ fn is_host(text: &str) -> bool {
 fn adapt(request: lambda_http::Request) -> axum::extract::Request {
     let (base, app_path) = split_base_path(&request);
     let invocation = invocation(&request);
+    let claims = gateway_claims(&request);
     let (mut parts, body) = request.into_parts();
     if app_path != parts.uri.path() {
         let rebuilt = match parts.uri.query() {
@@ -552,6 +554,9 @@ fn adapt(request: lambda_http::Request) -> axum::extract::Request {
     }
     parts.extensions.insert(BasePath::new(&base));
     parts.extensions.insert(invocation);
+    if let Some(claims) = claims {
+        parts.extensions.insert(claims);
+    }
     let body = match body {
         lambda_http::Body::Text(text) => Body::from(text),
         lambda_http::Body::Binary(bytes) => Body::from(bytes),
@@ -648,6 +653,31 @@ fn strip_stage(path: &str, stage: Option<&str>) -> String {
         Some(rest) if rest.starts_with('/') => rest.to_owned(),
         _ => path.to_owned(),
     }
+}
+
+/// The claims API Gateway's authorizer verified: a REST API's Cognito authorizer puts
+/// them in `requestContext.authorizer.claims` (every value a string), an HTTP API's JWT
+/// authorizer in `requestContext.authorizer.jwt.claims`. None without an authorizer.
+fn gateway_claims(request: &lambda_http::Request) -> Option<GatewayClaims> {
+    let claims = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(context) => context
+            .authorizer
+            .fields
+            .get("claims")?
+            .as_object()?
+            .clone(),
+        RequestContext::ApiGatewayV2(context) => context
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()?
+            .claims
+            .iter()
+            .map(|(name, value)| (name.clone(), serde_json::Value::from(value.as_str())))
+            .collect(),
+        _ => return None,
+    };
+    Some(GatewayClaims(claims))
 }
 
 /// The facts of this invocation that `/api/aws-info` and the request log report.

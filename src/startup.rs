@@ -6,8 +6,9 @@
 
 use crate::api;
 use crate::app::{App, build_app};
-use crate::config::{Config, DocumentFormat};
-use crate::context::{AppState, TokenRefresh, TokenSource, WriteToken};
+use crate::auth::{JwtSettings, JwtVerifier};
+use crate::config::{AuthConfig, AuthMode, Config, DocumentFormat, TokenUse};
+use crate::context::{AppState, Callers, TokenRefresh, TokenSource, WriteToken};
 use crate::docs;
 use crate::error::error_chain;
 use crate::lambda;
@@ -18,6 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Any start-up failure, reported by `main` with its whole chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,7 +55,7 @@ pub async fn build(config: &Config, serving: Serving) -> Result<App, BoxError> {
         (Some(arn), Some(sdk)) => Some(Box::new(SecretToken::new(sdk, arn))),
         _ => None,
     };
-    Ok(compose(config, store, token, serving)?)
+    compose(config, store, token, serving)
 }
 
 /// The item store `config` names: the DynamoDB table when one is set, else the SQLite
@@ -87,8 +89,9 @@ pub fn compose(
     store: Arc<dyn Store>,
     token: Option<Box<dyn TokenSource>>,
     serving: Serving,
-) -> Result<App, docs::DocsError> {
+) -> Result<App, BoxError> {
     let mut state = AppState::new(&config.writes, store);
+    state.callers = callers(&config.auth, serving)?;
     if serving == Serving::Lambda {
         state = state.with_runtime(lambda::environment(
             config.lambda.aws_region.clone(),
@@ -98,12 +101,55 @@ pub fn compose(
     if let Some(source) = token {
         state = state.with_deferred_token(source, TokenRefresh::new(&config.writes));
     }
-    if let WriteToken::Open = state.write_token {
-        tracing::warn!(
+    match (&state.callers, &state.write_token) {
+        (Callers::SharedToken, WriteToken::Open) => tracing::warn!(
             "API_TOKEN is not set: anyone who can reach the server can create, replace and delete items"
-        );
+        ),
+        (Callers::SharedToken, _) | (_, WriteToken::Open) => {}
+        (_, _) => tracing::warn!(
+            "AUTH_MODE is not token: the shared token (API_TOKEN, API_TOKEN_SECRET_ARN) is not used"
+        ),
     }
-    build_app(config, state)
+    Ok(build_app(config, state)?)
+}
+
+/// How callers are known, from the `Users` options. `gateway` only where requests come
+/// as Lambda events: a local port has no authorizer, and must not trust a client to
+/// say who it is.
+pub fn callers(config: &AuthConfig, serving: Serving) -> Result<Callers, BoxError> {
+    match config.auth_mode {
+        AuthMode::Token => Ok(Callers::SharedToken),
+        AuthMode::Gateway if serving == Serving::Http => Err(
+            "AUTH_MODE=gateway takes the caller from API Gateway's authorizer in the Lambda \
+             event, which a local server has none of; use AUTH_MODE=jwt to verify tokens here"
+                .into(),
+        ),
+        AuthMode::Gateway => Ok(Callers::Gateway),
+        AuthMode::Jwt => {
+            let issuer = config
+                .jwt_issuer
+                .clone()
+                .ok_or("AUTH_MODE=jwt needs JWT_ISSUER (the issuer whose tokens it accepts)")?;
+            let audience = config.jwt_audience.clone().ok_or(
+                "AUTH_MODE=jwt needs JWT_AUDIENCE (the audience or client id tokens are for)",
+            )?;
+            let verifier = JwtVerifier::new(JwtSettings {
+                issuer,
+                audience,
+                jwks_url: config.jwt_jwks_url.clone(),
+                token_use: match config.jwt_token_use {
+                    TokenUse::Access => "access",
+                    TokenUse::Id => "id",
+                },
+                leeway: Duration::from_secs(config.jwt_leeway_s),
+                max_bytes: config.jwt_max_bytes,
+                max_age: Duration::from_secs(config.jwks_max_age_s),
+                refresh_min: Duration::from_secs(config.jwks_refresh_min_s),
+                timeout: Duration::from_millis(config.jwks_timeout_ms),
+            })?;
+            Ok(Callers::Jwt(verifier))
+        }
+    }
 }
 
 /// Serves HTTP on the configured address until the future `shutdown` makes resolves,

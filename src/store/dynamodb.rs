@@ -1,7 +1,11 @@
 //! The DynamoDB store: where items live on AWS.
 //!
-//! Key design: every item sits in one item collection, partition key `pk` = `ITEM`
-//! and sort key `id` (a UUID v7, so the collection is in creation order). That gives
+//! Key design: each owner's items sit in one item collection, partition key `pk` =
+//! `ITEM` for the shared owner (the key every item had before items had owners, so a
+//! table written by an earlier release is the shared owner's as it stands) or
+//! `ITEM#<subject>` for a user, and sort key `id` (a UUID v7, so the collection is in
+//! creation order). Idempotency keys are kept per owner the same way (`IDEMPOTENCY`,
+//! `IDEMPOTENCY#<subject>`). That gives
 //! the SQLite store's semantics exactly: strongly consistent reads and lists, and
 //! keyset pagination by id (`id > :after`), so a cursor is the same 16 bytes for both
 //! stores. DynamoDB splits a hot item collection by sort-key range ("split for
@@ -16,7 +20,7 @@ use super::{
     stored_timestamp,
 };
 use crate::domain::{
-    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest,
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, Owner, PageRequest,
     StoredResponse, Version, item::now,
 };
 use async_trait::async_trait;
@@ -31,9 +35,11 @@ use chrono::Utc;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// The partition key value every item shares.
+/// The partition key value of the shared owner's items; a user's is this, `#` and
+/// their subject (see [`partition`]).
 const PARTITION: &str = "ITEM";
-/// The partition key of idempotency keys, apart from the items.
+/// The partition key of the shared owner's idempotency keys, apart from the items; a
+/// user's is this, `#` and their subject.
 const IDEMPOTENCY_PARTITION: &str = "IDEMPOTENCY";
 /// The attribute DynamoDB's time to live deletes expired keys by (epoch seconds; the
 /// SAM template enables it). Deletion lags, so reads compare it themselves.
@@ -91,8 +97,8 @@ impl DynamoDbStore {
     }
 
     /// An item as stored: key, fields, timestamps, version.
-    fn item_attributes(&self, item: &Item) -> HashMap<String, AttributeValue> {
-        let mut attributes = self.key(item.id);
+    fn item_attributes(&self, owner: &Owner, item: &Item) -> HashMap<String, AttributeValue> {
+        let mut attributes = self.key(owner, item.id);
         attributes.insert("name".to_owned(), AttributeValue::S(item.name.clone()));
         if let Some(description) = &item.description {
             attributes.insert(
@@ -115,12 +121,12 @@ impl DynamoDbStore {
         attributes
     }
 
-    async fn get_item(&self, id: ItemId) -> Result<Item, StoreError> {
+    async fn get_item(&self, owner: &Owner, id: ItemId) -> Result<Item, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(id)))
+            .set_key(Some(self.key(owner, id)))
             .consistent_read(true)
             .send()
             .await
@@ -131,11 +137,16 @@ impl DynamoDbStore {
     /// Why a conditional write of `id` failed: without an expected version only a
     /// missing item fails; with one, a strongly consistent read tells missing (404)
     /// from changed (412). The write itself was atomic; this only names the reason.
-    async fn missing_or_changed(&self, id: ItemId, expected: Option<Version>) -> StoreError {
+    async fn missing_or_changed(
+        &self,
+        owner: &Owner,
+        id: ItemId,
+        expected: Option<Version>,
+    ) -> StoreError {
         if expected.is_none() {
             return ITEM_NOT_FOUND;
         }
-        match self.get_item(id).await {
+        match self.get_item(owner, id).await {
             Ok(_) => StoreError::PreconditionFailed,
             Err(error) => error,
         }
@@ -144,12 +155,13 @@ impl DynamoDbStore {
     /// The stored record of a key whose conditional write failed.
     async fn stored_outcome(
         &self,
+        owner: &Owner,
         create: &IdempotentCreate,
     ) -> Result<IdempotentOutcome, StoreError> {
         let key = HashMap::from([
             (
                 "pk".to_owned(),
-                AttributeValue::S(IDEMPOTENCY_PARTITION.to_owned()),
+                AttributeValue::S(partition(IDEMPOTENCY_PARTITION, owner)),
             ),
             (
                 "id".to_owned(),
@@ -189,11 +201,24 @@ impl DynamoDbStore {
         }))
     }
 
-    fn key(&self, id: ItemId) -> HashMap<String, AttributeValue> {
+    fn key(&self, owner: &Owner, id: ItemId) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(PARTITION.to_owned())),
+            (
+                "pk".to_owned(),
+                AttributeValue::S(partition(PARTITION, owner)),
+            ),
             ("id".to_owned(), AttributeValue::S(id.to_string())),
         ])
+    }
+}
+
+/// The partition key value of `owner`'s records of a kind (`ITEM`, `IDEMPOTENCY`): the
+/// kind alone for the shared owner, `<kind>#<subject>` for a user. No subject is empty,
+/// so no user's value is the shared owner's.
+fn partition(kind: &str, owner: &Owner) -> String {
+    match owner.subject() {
+        None => kind.to_owned(),
+        Some(subject) => format!("{kind}#{subject}"),
     }
 }
 
@@ -203,11 +228,11 @@ impl ItemStore for DynamoDbStore {
         "dynamodb"
     }
 
-    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
+    async fn insert(&self, owner: &Owner, item: &Item) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item_attributes(item)))
+            .set_item(Some(self.item_attributes(owner, item)))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await
@@ -220,6 +245,7 @@ impl ItemStore for DynamoDbStore {
     /// is read (strongly consistent) and its fingerprint decides: replay or reuse.
     async fn insert_idempotent(
         &self,
+        owner: &Owner,
         item: &Item,
         create: &IdempotentCreate,
     ) -> Result<IdempotentOutcome, StoreError> {
@@ -227,7 +253,7 @@ impl ItemStore for DynamoDbStore {
         let key_record = HashMap::from([
             (
                 "pk".to_owned(),
-                AttributeValue::S(IDEMPOTENCY_PARTITION.to_owned()),
+                AttributeValue::S(partition(IDEMPOTENCY_PARTITION, owner)),
             ),
             (
                 "id".to_owned(),
@@ -261,7 +287,7 @@ impl ItemStore for DynamoDbStore {
         let item_put = built(
             Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(self.item_attributes(item)))
+                .set_item(Some(self.item_attributes(owner, item)))
                 .condition_expression("attribute_not_exists(id)")
                 .build(),
         )?;
@@ -304,7 +330,7 @@ impl ItemStore for DynamoDbStore {
                 .is_some_and(|code| code == "ConditionalCheckFailed")
         };
         if failed(1) {
-            return self.stored_outcome(create).await;
+            return self.stored_outcome(owner, create).await;
         }
         if failed(0) {
             return Err(StoreError::Conflict);
@@ -312,12 +338,13 @@ impl ItemStore for DynamoDbStore {
         Err(map_error(error))
     }
 
-    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
-        self.get_item(id).await
+    async fn get(&self, owner: &Owner, id: ItemId) -> Result<Item, StoreError> {
+        self.get_item(owner, id).await
     }
 
     async fn replace(
         &self,
+        owner: &Owner,
         id: ItemId,
         fields: &ItemFields,
         expected: Option<Version>,
@@ -326,7 +353,7 @@ impl ItemStore for DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(id)))
+            .set_key(Some(self.key(owner, id)))
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#updated_at", "updated_at")
             .expression_attribute_names("#version", "version")
@@ -357,7 +384,7 @@ impl ItemStore for DynamoDbStore {
         let output = match update.send().await {
             Ok(output) => output,
             Err(error) if is_condition_failure(&error) => {
-                return Err(self.missing_or_changed(id, expected).await);
+                return Err(self.missing_or_changed(owner, id, expected).await);
             }
             Err(error) => return Err(map_error(error)),
         };
@@ -367,12 +394,17 @@ impl ItemStore for DynamoDbStore {
         read_item(&attributes)
     }
 
-    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        owner: &Owner,
+        id: ItemId,
+        expected: Option<Version>,
+    ) -> Result<(), StoreError> {
         let mut delete = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(id)));
+            .set_key(Some(self.key(owner, id)));
         delete = match expected {
             None => delete.condition_expression("attribute_exists(id)"),
             Some(version) => delete
@@ -383,13 +415,14 @@ impl ItemStore for DynamoDbStore {
         match delete.send().await {
             Ok(_) => Ok(()),
             Err(error) if is_condition_failure(&error) => {
-                Err(self.missing_or_changed(id, expected).await)
+                Err(self.missing_or_changed(owner, id, expected).await)
             }
             Err(error) => Err(map_error(error)),
         }
     }
 
-    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError> {
+    async fn list(&self, owner: &Owner, page: PageRequest) -> Result<ItemPage, StoreError> {
+        let partition = partition(PARTITION, owner);
         let wanted = page.limit as usize + 1;
         let mut items = Vec::with_capacity(wanted);
         // A query stops at 1 MB; keep reading until the page and its lookahead are full.
@@ -402,7 +435,7 @@ impl ItemStore for DynamoDbStore {
                 .consistent_read(true)
                 .scan_index_forward(true)
                 .limit(i32::try_from(wanted - items.len()).unwrap_or(i32::MAX))
-                .expression_attribute_values(":pk", AttributeValue::S(PARTITION.to_owned()))
+                .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
                 .set_exclusive_start_key(start.take());
             query = match page.after {
                 Some(cursor) => query

@@ -5,7 +5,8 @@
 
 use super::{ItemStore, Store, StoreError};
 use crate::domain::{
-    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, Owner, PageRequest,
+    Version,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -80,44 +81,51 @@ impl<L: StoreLayer> ItemStore for Decorated<L> {
         self.layer.backend(self.inner.backend())
     }
 
-    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
-        let call = self.inner.insert(item);
+    async fn insert(&self, owner: &Owner, item: &Item) -> Result<(), StoreError> {
+        let call = self.inner.insert(owner, item);
         self.layer.around(StoreOperation::Insert, call).await
     }
 
     async fn insert_idempotent(
         &self,
+        owner: &Owner,
         item: &Item,
         create: &IdempotentCreate,
     ) -> Result<IdempotentOutcome, StoreError> {
-        let call = self.inner.insert_idempotent(item, create);
+        let call = self.inner.insert_idempotent(owner, item, create);
         self.layer
             .around(StoreOperation::InsertIdempotent, call)
             .await
     }
 
-    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
-        let call = self.inner.get(id);
+    async fn get(&self, owner: &Owner, id: ItemId) -> Result<Item, StoreError> {
+        let call = self.inner.get(owner, id);
         self.layer.around(StoreOperation::Get, call).await
     }
 
     async fn replace(
         &self,
+        owner: &Owner,
         id: ItemId,
         fields: &ItemFields,
         expected: Option<Version>,
     ) -> Result<Item, StoreError> {
-        let call = self.inner.replace(id, fields, expected);
+        let call = self.inner.replace(owner, id, fields, expected);
         self.layer.around(StoreOperation::Replace, call).await
     }
 
-    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError> {
-        let call = self.inner.delete(id, expected);
+    async fn delete(
+        &self,
+        owner: &Owner,
+        id: ItemId,
+        expected: Option<Version>,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.delete(owner, id, expected);
         self.layer.around(StoreOperation::Delete, call).await
     }
 
-    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError> {
-        let call = self.inner.list(page);
+    async fn list(&self, owner: &Owner, page: PageRequest) -> Result<ItemPage, StoreError> {
+        let call = self.inner.list(owner, page);
         self.layer.around(StoreOperation::List, call).await
     }
 
@@ -173,22 +181,28 @@ mod tests {
         let inner = Arc::new(SqliteStore::in_memory().expect("opens"));
         let store = Decorated::new(inner, Recorder::default());
         let item = Item::create(fields("name"));
-        store.insert(&item).await.expect("inserted");
-        assert_eq!(store.get(item.id).await.expect("read back"), item);
+        store.insert(&Owner::Shared, &item).await.expect("inserted");
+        assert_eq!(
+            store.get(&Owner::Shared, item.id).await.expect("read back"),
+            item
+        );
         let replaced = store
-            .replace(item.id, &fields("renamed"), None)
+            .replace(&Owner::Shared, item.id, &fields("renamed"), None)
             .await
             .expect("replaced");
         assert_eq!(replaced.name, "renamed");
         assert!(matches!(
-            store.delete(item.id, None).await,
+            store.delete(&Owner::Shared, item.id, None).await,
             Err(StoreError::Conflict)
         ));
         let page = store
-            .list(PageRequest {
-                limit: 10,
-                after: None,
-            })
+            .list(
+                &Owner::Shared,
+                PageRequest {
+                    limit: 10,
+                    after: None,
+                },
+            )
             .await
             .expect("listed");
         assert_eq!(
@@ -210,10 +224,16 @@ mod tests {
             expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
         };
         store
-            .insert_idempotent(&other, &create)
+            .insert_idempotent(&Owner::Shared, &other, &create)
             .await
             .expect("stored");
-        assert_eq!(store.get(other.id).await.expect("stored once"), other);
+        assert_eq!(
+            store
+                .get(&Owner::Shared, other.id)
+                .await
+                .expect("stored once"),
+            other
+        );
         assert_eq!(store.backend(), "recorded");
         use StoreOperation::*;
         assert_eq!(

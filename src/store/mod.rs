@@ -7,7 +7,8 @@ pub mod sqlite;
 
 use crate::domain::item;
 use crate::domain::{
-    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest, Version,
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, Owner, PageRequest,
+    Version,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -74,7 +75,10 @@ const ITEM_NOT_FOUND: StoreError = StoreError::NotFound {
     resource: item::RESOURCE,
 };
 
-/// Storage of items.
+/// Storage of items, each with its [`Owner`]. Every method works within one owner's
+/// items: another owner's item is not found (never a conflict or a precondition
+/// failure that would tell its id exists), a list holds only the owner's items, and
+/// idempotency keys are the owner's own (two owners may use the same key).
 ///
 /// # Errors
 /// Every implementation MUST return:
@@ -90,8 +94,8 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// A short name for health reports ("sqlite", "dynamodb").
     fn backend(&self) -> &'static str;
 
-    /// Stores a new item.
-    async fn insert(&self, item: &Item) -> Result<(), StoreError>;
+    /// Stores a new item of `owner`.
+    async fn insert(&self, owner: &Owner, item: &Item) -> Result<(), StoreError>;
 
     /// Stores a new item together with its idempotency key, atomically: when the key
     /// is stored (and not expired) nothing is written, and the stored response is
@@ -99,28 +103,35 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// Of concurrent calls with one key, exactly one returns `Created`.
     async fn insert_idempotent(
         &self,
+        owner: &Owner,
         item: &Item,
         create: &IdempotentCreate,
     ) -> Result<IdempotentOutcome, StoreError>;
 
     /// Reads one item.
-    async fn get(&self, id: ItemId) -> Result<Item, StoreError>;
+    async fn get(&self, owner: &Owner, id: ItemId) -> Result<Item, StoreError>;
 
     /// Replaces an item's fields, keeping its `created_at`, bumping its version, and
     /// returns it as stored; with `expected`, only if that is its version now.
     async fn replace(
         &self,
+        owner: &Owner,
         id: ItemId,
         fields: &ItemFields,
         expected: Option<Version>,
     ) -> Result<Item, StoreError>;
 
     /// Deletes one item; with `expected`, only if that is its version now.
-    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError>;
+    async fn delete(
+        &self,
+        owner: &Owner,
+        id: ItemId,
+        expected: Option<Version>,
+    ) -> Result<(), StoreError>;
 
     /// Lists items in id order, starting after the page request's cursor. Every item
     /// present for the whole walk is returned exactly once across the pages.
-    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError>;
+    async fn list(&self, owner: &Owner, page: PageRequest) -> Result<ItemPage, StoreError>;
 
     /// Proves the backend can serve reads and writes now; used by the health endpoint.
     /// An error says which part failed (see [`StoreError::context`]).

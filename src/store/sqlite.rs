@@ -38,7 +38,7 @@ use super::{
     stored_timestamp,
 };
 use crate::domain::{
-    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, PageRequest,
+    IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, ItemPage, Owner, PageRequest,
     StoredResponse, Version, item::now,
 };
 use async_trait::async_trait;
@@ -117,6 +117,32 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         name: "item versions",
         change: Change::Code(add_version_column),
+    },
+    // Items and idempotency keys get their owner (`owner_key`); what is stored
+    // already belongs to the shared owner. The keys' table is made anew, since its
+    // primary key becomes (owner, key).
+    Migration {
+        name: "owners",
+        change: Change::Sql(
+            "ALTER TABLE items ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+            CREATE INDEX items_by_owner ON items (owner, id);
+            CREATE TABLE idempotency_keys_by_owner (
+                owner       TEXT NOT NULL,
+                key         TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                status      INTEGER NOT NULL,
+                location    TEXT NOT NULL,
+                body        TEXT NOT NULL,
+                expires_at  TEXT NOT NULL,
+                PRIMARY KEY (owner, key)
+            ) WITHOUT ROWID;
+            INSERT INTO idempotency_keys_by_owner
+                SELECT '', key, fingerprint, status, location, body, expires_at
+                FROM idempotency_keys;
+            DROP TABLE idempotency_keys;
+            ALTER TABLE idempotency_keys_by_owner RENAME TO idempotency_keys;
+            CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);",
+        ),
     },
 ];
 
@@ -578,16 +604,19 @@ impl ItemStore for SqliteStore {
         "sqlite"
     }
 
-    async fn insert(&self, item: &Item) -> Result<(), StoreError> {
+    async fn insert(&self, owner: &Owner, item: &Item) -> Result<(), StoreError> {
+        let owner = owner_key(owner).to_owned();
         let item = item.clone();
-        self.write(move |db| insert_row(db, &item)).await
+        self.write(move |db| insert_row(db, &owner, &item)).await
     }
 
     async fn insert_idempotent(
         &self,
+        owner: &Owner,
         item: &Item,
         create: &IdempotentCreate,
     ) -> Result<IdempotentOutcome, StoreError> {
+        let owner = owner_key(owner).to_owned();
         let item = item.clone();
         let create = create.clone();
         self.write(move |db| {
@@ -601,11 +630,12 @@ impl ItemStore for SqliteStore {
                 .map_err(map_error)?;
             let stored = tx
                 .prepare_cached(
-                    "SELECT fingerprint, status, location, body FROM idempotency_keys WHERE key = ?1",
+                    "SELECT fingerprint, status, location, body FROM idempotency_keys
+                     WHERE owner = ?1 AND key = ?2",
                 )
                 .and_then(|mut select| {
                     select
-                        .query_row([create.key.as_str()], |row| {
+                        .query_row([owner.as_str(), create.key.as_str()], |row| {
                             Ok((
                                 row.get::<_, String>(0)?,
                                 StoredResponse {
@@ -625,13 +655,15 @@ impl ItemStore for SqliteStore {
                     IdempotentOutcome::KeyReused
                 });
             }
-            insert_row(&tx, &item)?;
+            insert_row(&tx, &owner, &item)?;
             tx.prepare_cached(
-                "INSERT INTO idempotency_keys (key, fingerprint, status, location, body, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO idempotency_keys
+                     (owner, key, fingerprint, status, location, body, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut insert| {
                 insert.execute(params![
+                    owner,
                     create.key.as_str(),
                     create.fingerprint,
                     create.response.status,
@@ -647,12 +679,17 @@ impl ItemStore for SqliteStore {
         .await
     }
 
-    async fn get(&self, id: ItemId) -> Result<Item, StoreError> {
+    async fn get(&self, owner: &Owner, id: ItemId) -> Result<Item, StoreError> {
         self.read(|db| {
             db.prepare_cached(
-                "SELECT id, name, description, created_at, updated_at, version FROM items WHERE id = ?1",
+                "SELECT id, name, description, created_at, updated_at, version FROM items
+                 WHERE id = ?1 AND owner = ?2",
             )
-            .and_then(|mut select| select.query_row([id.to_string()], read_row).optional())
+            .and_then(|mut select| {
+                select
+                    .query_row(params![id.to_string(), owner_key(owner)], read_row)
+                    .optional()
+            })
             .map_err(map_error)?
             .ok_or(ITEM_NOT_FOUND)?
         })
@@ -660,10 +697,12 @@ impl ItemStore for SqliteStore {
 
     async fn replace(
         &self,
+        owner: &Owner,
         id: ItemId,
         fields: &ItemFields,
         expected: Option<Version>,
     ) -> Result<Item, StoreError> {
+        let owner = owner_key(owner).to_owned();
         let name = fields.name().to_owned();
         let description = fields.description().map(str::to_owned);
         let expected = expected.map(stored_version);
@@ -672,7 +711,7 @@ impl ItemStore for SqliteStore {
                 .prepare_cached(
                     "UPDATE items SET name = ?2, description = ?3, updated_at = ?4,
                          version = version + 1
-                     WHERE id = ?1 AND (?5 IS NULL OR version = ?5)
+                     WHERE id = ?1 AND owner = ?6 AND (?5 IS NULL OR version = ?5)
                      RETURNING id, name, description, created_at, updated_at, version",
                 )
                 .and_then(|mut update| {
@@ -683,7 +722,8 @@ impl ItemStore for SqliteStore {
                                 name,
                                 description,
                                 stored_timestamp(now()),
-                                expected
+                                expected,
+                                owner
                             ],
                             read_row,
                         )
@@ -692,28 +732,36 @@ impl ItemStore for SqliteStore {
                 .map_err(map_error)?;
             match replaced {
                 Some(item) => item,
-                None => Err(missing_or_changed(db, id)?),
+                None => Err(missing_or_changed(db, &owner, id)?),
             }
         })
         .await
     }
 
-    async fn delete(&self, id: ItemId, expected: Option<Version>) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        owner: &Owner,
+        id: ItemId,
+        expected: Option<Version>,
+    ) -> Result<(), StoreError> {
+        let owner = owner_key(owner).to_owned();
         let expected = expected.map(stored_version);
         self.write(move |db| {
             let deleted = db
-                .prepare_cached("DELETE FROM items WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")
-                .and_then(|mut delete| delete.execute(params![id.to_string(), expected]))
+                .prepare_cached(
+                    "DELETE FROM items WHERE id = ?1 AND owner = ?3 AND (?2 IS NULL OR version = ?2)",
+                )
+                .and_then(|mut delete| delete.execute(params![id.to_string(), expected, owner]))
                 .map_err(map_error)?;
             if deleted == 0 {
-                return Err(missing_or_changed(db, id)?);
+                return Err(missing_or_changed(db, &owner, id)?);
             }
             Ok(())
         })
         .await
     }
 
-    async fn list(&self, page: PageRequest) -> Result<ItemPage, StoreError> {
+    async fn list(&self, owner: &Owner, page: PageRequest) -> Result<ItemPage, StoreError> {
         // The empty string sorts before every id, so it stands for "from the start".
         let after = page
             .after
@@ -723,11 +771,11 @@ impl ItemStore for SqliteStore {
             let mut select = db
                 .prepare_cached(
                     "SELECT id, name, description, created_at, updated_at, version FROM items
-                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                     WHERE owner = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
                 )
                 .map_err(map_error)?;
             let rows = select
-                .query_map(params![after, page.limit + 1], read_row)
+                .query_map(params![after, page.limit + 1, owner_key(owner)], read_row)
                 .map_err(map_error)?;
             let items = rows
                 .map(|row| row.map_err(map_error)?)
@@ -787,10 +835,16 @@ fn stored_version(version: Version) -> i64 {
 }
 
 /// Inserts one item row.
-fn insert_row(db: &Connection, item: &Item) -> Result<(), StoreError> {
+/// How the schema keys an owner: the shared owner as `''` (items stored before items
+/// had owners read as the shared owner's), a user by their subject (never empty).
+fn owner_key(owner: &Owner) -> &str {
+    owner.subject().unwrap_or_default()
+}
+
+fn insert_row(db: &Connection, owner: &str, item: &Item) -> Result<(), StoreError> {
     db.prepare_cached(
-        "INSERT INTO items (id, name, description, created_at, updated_at, version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO items (id, name, description, created_at, updated_at, version, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -800,18 +854,20 @@ fn insert_row(db: &Connection, item: &Item) -> Result<(), StoreError> {
             stored_timestamp(item.created_at),
             stored_timestamp(item.updated_at),
             stored_version(item.version),
+            owner,
         ])
     })
     .map(drop)
     .map_err(map_error)
 }
 
-/// Why a conditional write of `id` touched no row: the item is missing, or it is in
-/// another version (asked in the same writer call, so nothing changed in between).
-fn missing_or_changed(db: &Connection, id: ItemId) -> Result<StoreError, StoreError> {
+/// Why a conditional write of `id` touched no row: the owner has no such item (another
+/// owner's is missing too), or it is in another version (asked in the same writer
+/// call, so nothing changed in between).
+fn missing_or_changed(db: &Connection, owner: &str, id: ItemId) -> Result<StoreError, StoreError> {
     let exists = db
-        .prepare_cached("SELECT 1 FROM items WHERE id = ?1")
-        .and_then(|mut select| select.exists([id.to_string()]))
+        .prepare_cached("SELECT 1 FROM items WHERE id = ?1 AND owner = ?2")
+        .and_then(|mut select| select.exists(params![id.to_string(), owner]))
         .map_err(map_error)?;
     Ok(if exists {
         StoreError::PreconditionFailed
@@ -1031,41 +1087,71 @@ CREATE TABLE IF NOT EXISTS health_probe (
             limit: 100,
             after: None,
         };
-        let listed = store.list(all()).await.expect("lists");
+        let listed = store.list(&Owner::Shared, all()).await.expect("lists");
         assert_eq!(
             listed.items,
             stored.into_iter().cloned().collect::<Vec<_>>()
         );
         if let Some(stored) = stored {
-            assert_eq!(&store.get(stored.id).await.expect("reads back"), stored);
+            assert_eq!(
+                &store
+                    .get(&Owner::Shared, stored.id)
+                    .await
+                    .expect("reads back"),
+                stored
+            );
             let replaced = store
-                .replace(stored.id, &fields("replaced", None), Some(stored.version))
+                .replace(
+                    &Owner::Shared,
+                    stored.id,
+                    &fields("replaced", None),
+                    Some(stored.version),
+                )
                 .await
                 .expect("replaces at its version");
             assert_eq!(replaced.version, Version(stored.version.0 + 1));
-            assert_eq!(store.get(stored.id).await.expect("reads back"), replaced);
+            assert_eq!(
+                store
+                    .get(&Owner::Shared, stored.id)
+                    .await
+                    .expect("reads back"),
+                replaced
+            );
         }
         let created = Item::create(fields("created", None));
-        store.insert(&created).await.expect("inserts");
-        assert_eq!(store.get(created.id).await.expect("reads back"), created);
+        store
+            .insert(&Owner::Shared, &created)
+            .await
+            .expect("inserts");
+        assert_eq!(
+            store
+                .get(&Owner::Shared, created.id)
+                .await
+                .expect("reads back"),
+            created
+        );
         let keyed_item = Item::create(fields("keyed", None));
         let create = keyed(&keyed_item, "key-1");
         assert_eq!(
             store
-                .insert_idempotent(&keyed_item, &create)
+                .insert_idempotent(&Owner::Shared, &keyed_item, &create)
                 .await
                 .expect("creates with a key"),
             IdempotentOutcome::Created
         );
         assert_eq!(
             store
-                .insert_idempotent(&Item::create(fields("retry", None)), &create)
+                .insert_idempotent(
+                    &Owner::Shared,
+                    &Item::create(fields("retry", None)),
+                    &create
+                )
                 .await
                 .expect("replays"),
             IdempotentOutcome::Replayed(create.response.clone())
         );
         store
-            .delete(created.id, Some(Version::FIRST))
+            .delete(&Owner::Shared, created.id, Some(Version::FIRST))
             .await
             .expect("deletes");
         store
@@ -1073,7 +1159,12 @@ CREATE TABLE IF NOT EXISTS health_probe (
             .await
             .expect("healthy: reads and the probe write");
         assert_eq!(
-            store.list(all()).await.expect("lists").items.len(),
+            store
+                .list(&Owner::Shared, all())
+                .await
+                .expect("lists")
+                .items
+                .len(),
             stored.iter().len() + 1
         );
         store
@@ -1095,7 +1186,7 @@ CREATE TABLE IF NOT EXISTS health_probe (
         };
         let before = version();
         store
-            .insert(&Item::create(fields("written", None)))
+            .insert(&Owner::Shared, &Item::create(fields("written", None)))
             .await
             .expect("insert");
         let written = version();
@@ -1158,11 +1249,14 @@ CREATE TABLE IF NOT EXISTS health_probe (
             let mut items = Vec::new();
             for index in 0..12 {
                 let item = Item::create(fields(&format!("item {index}"), Some(&long)));
-                store.insert(&item).await.expect("insert");
+                store.insert(&Owner::Shared, &item).await.expect("insert");
                 items.push(item);
             }
             for item in &items[..2] {
-                store.delete(item.id, None).await.expect("delete");
+                store
+                    .delete(&Owner::Shared, item.id, None)
+                    .await
+                    .expect("delete");
             }
         }
         let db = Connection::open(&path).expect("opens");
@@ -1277,7 +1371,19 @@ CREATE TABLE IF NOT EXISTS health_probe (
         let db = legacy_database(&path, &statements);
         let mut item = Item::create(fields("from the safe writes release", Some("v3")));
         item.version = Version(3);
-        insert_row(&db, &item).expect("a row with its version");
+        db.execute(
+            "INSERT INTO items (id, name, description, created_at, updated_at, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                item.id.to_string(),
+                item.name,
+                item.description,
+                stored_timestamp(item.created_at),
+                stored_timestamp(item.updated_at),
+                stored_version(item.version),
+            ],
+        )
+        .expect("a row with its version");
         drop(db);
         assert_eq!(
             user_version(&path),
@@ -1328,7 +1434,7 @@ CREATE TABLE IF NOT EXISTS health_probe (
                 .expect("rows")
         };
         let first = SqliteStore::open(&path).expect("creates");
-        first.insert(&item).await.expect("inserts");
+        first.insert(&Owner::Shared, &item).await.expect("inserts");
         let before = schema(&path);
         let second = SqliteStore::open(&path).expect("opens beside the first");
         drop(first);
@@ -1336,7 +1442,13 @@ CREATE TABLE IF NOT EXISTS health_probe (
         let third = SqliteStore::open(&path).expect("opens again");
         assert_eq!(user_version(&path), LATEST);
         assert_eq!(schema(&path), before);
-        assert_eq!(third.get(item.id).await.expect("still there"), item);
+        assert_eq!(
+            third
+                .get(&Owner::Shared, item.id)
+                .await
+                .expect("still there"),
+            item
+        );
     }
 
     #[tokio::test]
@@ -1348,8 +1460,14 @@ CREATE TABLE IF NOT EXISTS health_probe (
             .expect("reads");
         assert_eq!(version, LATEST);
         let item = Item::create(fields("in memory", None));
-        store.insert(&item).await.expect("inserts");
-        assert_eq!(store.get(item.id).await.expect("reads back"), item);
+        store.insert(&Owner::Shared, &item).await.expect("inserts");
+        assert_eq!(
+            store
+                .get(&Owner::Shared, item.id)
+                .await
+                .expect("reads back"),
+            item
+        );
     }
 
     #[test]
@@ -1473,11 +1591,23 @@ CREATE TABLE IF NOT EXISTS health_probe (
         std::fs::rename(&old_path, &path).expect("replaces the file");
         let created = Item::create(fields("after the restore", None));
         store
-            .insert(&created)
+            .insert(&Owner::Shared, &created)
             .await
             .expect("writes into the new file");
         assert_eq!(user_version(&path), LATEST);
-        assert_eq!(store.get(old.id).await.expect("the old item"), old);
-        assert_eq!(store.get(created.id).await.expect("the new item"), created);
+        assert_eq!(
+            store
+                .get(&Owner::Shared, old.id)
+                .await
+                .expect("the old item"),
+            old
+        );
+        assert_eq!(
+            store
+                .get(&Owner::Shared, created.id)
+                .await
+                .expect("the new item"),
+            created
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// The floors, lowest first. A module may use modules of lower floors only.
 const FLOORS: &[&[&str]] = &[
     &["domain"],
-    &["config", "store"],
+    &["config", "store", "auth"],
     &["context", "aws"],
     &["error", "secrets"],
     &["extract", "docs", "telemetry", "middleware", "metrics"],

@@ -8,9 +8,12 @@ use items_api::context::error_chain;
 use items_api::domain::idempotency::fingerprint;
 use items_api::domain::{
     Cursor, IdempotencyKey, IdempotentCreate, IdempotentOutcome, Item, ItemFields, ItemId, NewItem,
-    PageRequest, StoredResponse, Version,
+    Owner, PageRequest, StoredResponse, Version,
 };
 use items_api::store::{DynamoDbStore, ItemStore, SqliteStore, StoreError};
+
+/// The owner of every item in the cases that are not about owners.
+const SHARED: Owner = Owner::Shared;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,45 +28,48 @@ pub fn fields(name: &str, description: Option<&str>) -> ItemFields {
 
 pub async fn insert_then_get_returns_the_same_item(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("name", Some("description")));
-    store.insert(&item).await.expect("insert");
-    assert_eq!(store.get(item.id).await.expect("get"), item);
+    store.insert(&SHARED, &item).await.expect("insert");
+    assert_eq!(store.get(&SHARED, item.id).await.expect("get"), item);
 }
 
 pub async fn insert_never_overwrites(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("first", None));
-    store.insert(&item).await.expect("insert");
+    store.insert(&SHARED, &item).await.expect("insert");
     let clash = Item {
         name: "second".to_owned(),
         ..item.clone()
     };
     assert!(matches!(
-        store.insert(&clash).await,
+        store.insert(&SHARED, &clash).await,
         Err(StoreError::Conflict)
     ));
-    assert_eq!(store.get(item.id).await.expect("get").name, "first");
+    assert_eq!(
+        store.get(&SHARED, item.id).await.expect("get").name,
+        "first"
+    );
 }
 
 pub async fn missing_items_are_not_found(store: Arc<dyn ItemStore>) {
     let id = ItemId::generate();
     assert!(matches!(
-        store.get(id).await,
+        store.get(&SHARED, id).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.replace(id, &fields("n", None), None).await,
+        store.replace(&SHARED, id, &fields("n", None), None).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete(id, None).await,
+        store.delete(&SHARED, id, None).await,
         Err(StoreError::NotFound { .. })
     ));
 }
 
 pub async fn replace_keeps_id_and_created_at(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("before", Some("old")));
-    store.insert(&item).await.expect("insert");
+    store.insert(&SHARED, &item).await.expect("insert");
     let replaced = store
-        .replace(item.id, &fields("after", None), None)
+        .replace(&SHARED, item.id, &fields("after", None), None)
         .await
         .expect("replace");
     assert_eq!(replaced.id, item.id);
@@ -71,19 +77,19 @@ pub async fn replace_keeps_id_and_created_at(store: Arc<dyn ItemStore>) {
     assert!(replaced.updated_at >= item.updated_at);
     assert_eq!(replaced.name, "after");
     assert_eq!(replaced.description, None);
-    assert_eq!(store.get(item.id).await.expect("get"), replaced);
+    assert_eq!(store.get(&SHARED, item.id).await.expect("get"), replaced);
 }
 
 pub async fn delete_removes_for_good(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("n", None));
-    store.insert(&item).await.expect("insert");
-    store.delete(item.id, None).await.expect("delete");
+    store.insert(&SHARED, &item).await.expect("insert");
+    store.delete(&SHARED, item.id, None).await.expect("delete");
     assert!(matches!(
-        store.get(item.id).await,
+        store.get(&SHARED, item.id).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete(item.id, None).await,
+        store.delete(&SHARED, item.id, None).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -94,7 +100,7 @@ pub async fn walk(store: &dyn ItemStore, limit: u32) -> Vec<ItemId> {
     let mut after = None;
     loop {
         let page = store
-            .list(PageRequest { limit, after })
+            .list(&SHARED, PageRequest { limit, after })
             .await
             .expect("list");
         assert!(page.items.len() <= limit as usize);
@@ -112,17 +118,20 @@ pub async fn list_pages_through_every_item_once_in_id_order(store: Arc<dyn ItemS
     let mut ids = Vec::new();
     for i in 0..25 {
         let item = Item::create(fields(&format!("item {i}"), None));
-        store.insert(&item).await.expect("insert");
+        store.insert(&SHARED, &item).await.expect("insert");
         ids.push(item.id);
     }
     for limit in [1, 7, 25, 100] {
         assert_eq!(walk(store.as_ref(), limit).await, ids, "limit {limit}");
     }
     let last = store
-        .list(PageRequest {
-            limit: 25,
-            after: None,
-        })
+        .list(
+            &SHARED,
+            PageRequest {
+                limit: 25,
+                after: None,
+            },
+        )
         .await
         .expect("list");
     assert_eq!(
@@ -137,7 +146,7 @@ pub async fn pagination_under_inserts_and_deletes_misses_nothing_present_through
     let mut stable = Vec::new();
     for i in 0..10 {
         let item = Item::create(fields(&format!("stable {i}"), None));
-        store.insert(&item).await.expect("insert");
+        store.insert(&SHARED, &item).await.expect("insert");
         stable.push(item.id);
     }
     let mut seen = Vec::new();
@@ -145,15 +154,18 @@ pub async fn pagination_under_inserts_and_deletes_misses_nothing_present_through
     let mut round = 0;
     loop {
         let page = store
-            .list(PageRequest { limit: 3, after })
+            .list(&SHARED, PageRequest { limit: 3, after })
             .await
             .expect("list");
         seen.extend(page.items.iter().map(|item| item.id));
         // Between pages: add new items and delete the last one listed.
         let extra = Item::create(fields(&format!("new {round}"), None));
-        store.insert(&extra).await.expect("insert");
+        store.insert(&SHARED, &extra).await.expect("insert");
         if let Some(listed) = page.items.last().filter(|item| !stable.contains(&item.id)) {
-            store.delete(listed.id, None).await.expect("delete");
+            store
+                .delete(&SHARED, listed.id, None)
+                .await
+                .expect("delete");
         }
         round += 1;
         match page.next_cursor {
@@ -174,14 +186,20 @@ pub async fn a_cursor_after_a_deleted_item_still_continues(store: Arc<dyn ItemSt
         .map(|i| Item::create(fields(&i.to_string(), None)))
         .collect();
     for item in &items {
-        store.insert(item).await.expect("insert");
+        store.insert(&SHARED, item).await.expect("insert");
     }
-    store.delete(items[0].id, None).await.expect("delete");
+    store
+        .delete(&SHARED, items[0].id, None)
+        .await
+        .expect("delete");
     let page = store
-        .list(PageRequest {
-            limit: 10,
-            after: Some(Cursor::after(items[0].id)),
-        })
+        .list(
+            &SHARED,
+            PageRequest {
+                limit: 10,
+                after: Some(Cursor::after(items[0].id)),
+            },
+        )
         .await
         .expect("list");
     assert_eq!(
@@ -201,8 +219,8 @@ pub async fn unicode_and_edge_size_values_round_trip(store: Arc<dyn ItemStore>) 
     ];
     for (name, description) in values {
         let item = Item::create(fields(&name, description.as_deref()));
-        store.insert(&item).await.expect("insert");
-        assert_eq!(store.get(item.id).await.expect("get"), item);
+        store.insert(&SHARED, &item).await.expect("insert");
+        assert_eq!(store.get(&SHARED, item.id).await.expect("get"), item);
     }
 }
 
@@ -214,7 +232,7 @@ pub async fn concurrent_writers_lose_nothing(store: Arc<dyn ItemStore>) {
             let mut ids = Vec::new();
             for i in 0..10 {
                 let item = Item::create(fields(&format!("w{writer} #{i}"), None));
-                store.insert(&item).await.expect("insert");
+                store.insert(&SHARED, &item).await.expect("insert");
                 ids.push(item.id);
             }
             ids
@@ -258,7 +276,7 @@ pub async fn a_retried_create_with_its_key_is_replayed_never_stored_twice(
     let create = keyed(&first, "key-1", "{first}", day);
     assert_eq!(
         store
-            .insert_idempotent(&first, &create)
+            .insert_idempotent(&SHARED, &first, &create)
             .await
             .expect("stored"),
         IdempotentOutcome::Created
@@ -266,7 +284,7 @@ pub async fn a_retried_create_with_its_key_is_replayed_never_stored_twice(
     // The retry builds a new item (a new id), as the handler does: it is not stored.
     let retry = Item::create(fields("first", None));
     let outcome = store
-        .insert_idempotent(&retry, &keyed(&retry, "key-1", "{first}", day))
+        .insert_idempotent(&SHARED, &retry, &keyed(&retry, "key-1", "{first}", day))
         .await
         .expect("answered");
     assert_eq!(
@@ -274,20 +292,20 @@ pub async fn a_retried_create_with_its_key_is_replayed_never_stored_twice(
         IdempotentOutcome::Replayed(create.response.clone())
     );
     assert!(matches!(
-        store.get(retry.id).await,
+        store.get(&SHARED, retry.id).await,
         Err(StoreError::NotFound { .. })
     ));
     // Another request with the same key: refused, nothing stored.
     let other = Item::create(fields("other", None));
     assert_eq!(
         store
-            .insert_idempotent(&other, &keyed(&other, "key-1", "{other}", day))
+            .insert_idempotent(&SHARED, &other, &keyed(&other, "key-1", "{other}", day))
             .await
             .expect("answered"),
         IdempotentOutcome::KeyReused
     );
     assert!(matches!(
-        store.get(other.id).await,
+        store.get(&SHARED, other.id).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(walk(store.as_ref(), 100).await, vec![first.id]);
@@ -301,7 +319,7 @@ pub async fn distinct_keys_are_independent(store: Arc<dyn ItemStore>) {
     );
     for (item, key) in [(&a, "key-a"), (&b, "key-b")] {
         let outcome = store
-            .insert_idempotent(item, &keyed(item, key, "{same body}", day))
+            .insert_idempotent(&SHARED, item, &keyed(item, key, "{same body}", day))
             .await
             .expect("insert");
         assert!(
@@ -309,7 +327,13 @@ pub async fn distinct_keys_are_independent(store: Arc<dyn ItemStore>) {
             "{key}: {outcome:?}"
         );
     }
-    assert_eq!(store.get(b.id).await.expect("the second key's item"), b);
+    assert_eq!(
+        store
+            .get(&SHARED, b.id)
+            .await
+            .expect("the second key's item"),
+        b
+    );
 }
 
 pub async fn an_expired_key_is_forgotten(store: Arc<dyn ItemStore>) {
@@ -317,7 +341,7 @@ pub async fn an_expired_key_is_forgotten(store: Arc<dyn ItemStore>) {
     let expired = keyed(&old, "key-2", "{old}", chrono::Duration::seconds(-10));
     assert_eq!(
         store
-            .insert_idempotent(&old, &expired)
+            .insert_idempotent(&SHARED, &old, &expired)
             .await
             .expect("stored"),
         IdempotentOutcome::Created
@@ -326,6 +350,7 @@ pub async fn an_expired_key_is_forgotten(store: Arc<dyn ItemStore>) {
     assert_eq!(
         store
             .insert_idempotent(
+                &SHARED,
                 &new,
                 &keyed(&new, "key-2", "{new}", chrono::Duration::hours(1))
             )
@@ -345,7 +370,7 @@ pub async fn concurrent_creates_with_one_key_store_exactly_one_item(store: Arc<d
                 // Half the callers retry the same request, half send another body.
                 let body = if i % 2 == 0 { "{same}" } else { "{different}" };
                 let create = keyed(&item, "key-3", body, chrono::Duration::hours(1));
-                let outcome = store.insert_idempotent(&item, &create).await;
+                let outcome = store.insert_idempotent(&SHARED, &item, &create).await;
                 (body, item.id, create.response, outcome)
             })
         })
@@ -379,53 +404,62 @@ pub async fn concurrent_creates_with_one_key_store_exactly_one_item(store: Arc<d
 
 pub async fn conditional_writes_apply_only_to_the_version_named(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("v1", None));
-    store.insert(&item).await.expect("insert");
+    store.insert(&SHARED, &item).await.expect("insert");
     assert_eq!(
-        store.get(item.id).await.expect("get").version,
+        store.get(&SHARED, item.id).await.expect("get").version,
         Version::FIRST
     );
     let v2 = store
-        .replace(item.id, &fields("v2", None), Some(Version::FIRST))
+        .replace(&SHARED, item.id, &fields("v2", None), Some(Version::FIRST))
         .await
         .expect("the named version is current");
     assert_eq!(v2.version, Version(2));
     assert!(matches!(
         store
-            .replace(item.id, &fields("stale", None), Some(Version::FIRST))
+            .replace(
+                &SHARED,
+                item.id,
+                &fields("stale", None),
+                Some(Version::FIRST)
+            )
             .await,
         Err(StoreError::PreconditionFailed)
     ));
     assert!(matches!(
-        store.delete(item.id, Some(Version::FIRST)).await,
+        store.delete(&SHARED, item.id, Some(Version::FIRST)).await,
         Err(StoreError::PreconditionFailed)
     ));
-    assert_eq!(store.get(item.id).await.expect("still there").name, "v2");
+    assert_eq!(
+        store.get(&SHARED, item.id).await.expect("still there").name,
+        "v2"
+    );
     let missing = ItemId::generate();
     assert!(matches!(
         store
-            .replace(missing, &fields("n", None), Some(Version::FIRST))
+            .replace(&SHARED, missing, &fields("n", None), Some(Version::FIRST))
             .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete(missing, Some(Version(2))).await,
+        store.delete(&SHARED, missing, Some(Version(2))).await,
         Err(StoreError::NotFound { .. })
     ));
     store
-        .delete(item.id, Some(Version(2)))
+        .delete(&SHARED, item.id, Some(Version(2)))
         .await
         .expect("deleted at its version");
 }
 
 pub async fn concurrent_if_match_writers_exactly_one_wins(store: Arc<dyn ItemStore>) {
     let item = Item::create(fields("contended", None));
-    store.insert(&item).await.expect("insert");
+    store.insert(&SHARED, &item).await.expect("insert");
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 store
                     .replace(
+                        &SHARED,
                         item.id,
                         &fields(&format!("writer {i}"), None),
                         Some(Version::FIRST),
@@ -446,7 +480,10 @@ pub async fn concurrent_if_match_writers_exactly_one_wins(store: Arc<dyn ItemSto
         }
     }
     assert_eq!(won, 1);
-    assert_eq!(store.get(item.id).await.expect("get").version, Version(2));
+    assert_eq!(
+        store.get(&SHARED, item.id).await.expect("get").version,
+        Version(2)
+    );
 }
 
 /// What a store factory hands over beside the store: whatever must live as long as the
@@ -532,10 +569,13 @@ async fn sqlite_file_reopened() -> (Arc<dyn ItemStore>, Guard) {
     replace_database(&file.path, &[]).await;
     let scratch = Item::create(fields("makes the store reopen its path", None));
     store
-        .insert(&scratch)
+        .insert(&SHARED, &scratch)
         .await
         .expect("the first write after the swap opens the path anew");
-    store.delete(scratch.id, None).await.expect("delete");
+    store
+        .delete(&SHARED, scratch.id, None)
+        .await
+        .expect("delete");
     (store, guard)
 }
 
@@ -548,7 +588,7 @@ async fn replace_database(path: &Path, items: &[Item]) {
     {
         let other = SqliteStore::open(&other).expect("another database");
         for item in items {
-            other.insert(item).await.expect("insert");
+            other.insert(&SHARED, item).await.expect("insert");
         }
     }
     remove_database(path);
@@ -581,8 +621,8 @@ async fn the_file_holds_what_the_store_answers(store: Arc<dyn ItemStore>, guard:
     );
     for id in answered {
         assert_eq!(
-            reopened.get(id).await.expect("in the file"),
-            store.get(id).await.expect("answered")
+            reopened.get(&SHARED, id).await.expect("in the file"),
+            store.get(&SHARED, id).await.expect("answered")
         );
     }
 }
@@ -622,7 +662,7 @@ async fn dynamodb_missing_table_is_unavailable_not_a_bug() {
         Err(StoreError::Unavailable { .. })
     ));
     assert!(matches!(
-        store.get(ItemId::generate()).await,
+        store.get(&SHARED, ItemId::generate()).await,
         Err(StoreError::Unavailable { .. })
     ));
     // Health reports name it so.
@@ -636,10 +676,10 @@ async fn sqlite_file_keeps_items_across_reopening() {
     let item = Item::create(fields("kept", Some("across restarts")));
     {
         let store = SqliteStore::open(&path).expect("creates the file and its folders");
-        store.insert(&item).await.expect("insert");
+        store.insert(&SHARED, &item).await.expect("insert");
     }
     let reopened = SqliteStore::open(&path).expect("reopens");
-    assert_eq!(reopened.get(item.id).await.expect("get"), item);
+    assert_eq!(reopened.get(&SHARED, item.id).await.expect("get"), item);
 }
 
 /// The database moved aside and another put in its place while the store runs: the
@@ -651,20 +691,23 @@ async fn sqlite_follows_a_replaced_database_file() {
     let path = dir.path().join("items.db");
     let store = SqliteStore::open(&path).expect("opens");
     let before = Item::create(fields("in the old file", None));
-    store.insert(&before).await.expect("insert");
+    store.insert(&SHARED, &before).await.expect("insert");
 
     let moved_in = Item::create(fields("in the new file", None));
     replace_database(&path, std::slice::from_ref(&moved_in)).await;
 
     let after = Item::create(fields("written after the swap", None));
     store
-        .insert(&after)
+        .insert(&SHARED, &after)
         .await
         .expect("the write opens the path anew");
-    assert_eq!(store.get(after.id).await.expect("get"), after);
-    assert_eq!(store.get(moved_in.id).await.expect("get"), moved_in);
+    assert_eq!(store.get(&SHARED, after.id).await.expect("get"), after);
+    assert_eq!(
+        store.get(&SHARED, moved_in.id).await.expect("get"),
+        moved_in
+    );
     assert!(matches!(
-        store.get(before.id).await,
+        store.get(&SHARED, before.id).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(
@@ -722,7 +765,7 @@ async fn sqlite_health_recovers_from_a_deleted_file_without_a_client_write() {
     let path = dir.path().join("items.db");
     let store = SqliteStore::open(&path).expect("opens");
     let item = Item::create(fields("in the deleted file", None));
-    store.insert(&item).await.expect("insert");
+    store.insert(&SHARED, &item).await.expect("insert");
     // Past the proof of the last write, so the check probes the file again.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for suffix in ["", "-wal", "-shm"] {
@@ -742,7 +785,7 @@ async fn sqlite_health_recovers_from_a_deleted_file_without_a_client_write() {
         "healthy again by the second check: {results:?}"
     );
     assert!(matches!(
-        store.get(item.id).await,
+        store.get(&SHARED, item.id).await,
         Err(StoreError::NotFound { .. })
     ));
 }

@@ -15,7 +15,7 @@ use crate::domain::{
     Version,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonBody, WriteAccess};
+use crate::extract::{JsonBody, ReadAccess, WriteAccess};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -50,9 +50,10 @@ pub struct ItemNotFound(#[allow(dead_code)] Problem);
 )]
 pub async fn list_items(
     State(state): State<AppState>,
+    ReadAccess(owner): ReadAccess,
     PageQuery(page): PageQuery,
 ) -> Result<Json<ItemPage>, ApiError> {
-    Ok(Json(state.store.list(page).await?))
+    Ok(Json(state.store.list(&owner, page).await?))
 }
 
 /// Create an item
@@ -94,7 +95,7 @@ pub async fn list_items(
 )]
 pub async fn create_item(
     State(state): State<AppState>,
-    _access: WriteAccess,
+    WriteAccess(owner): WriteAccess,
     base: BasePath,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     JsonBody(input, raw): JsonBody<NewItem>,
@@ -102,7 +103,7 @@ pub async fn create_item(
     let item = Item::create(ItemFields::try_from(input)?);
     let location = format!("{}/api/items/{}", base.as_str(), item.id);
     let Some(key) = key else {
-        state.store.insert(&item).await?;
+        state.store.insert(&owner, &item).await?;
         return created(&item, &location);
     };
     let create = IdempotentCreate {
@@ -117,7 +118,11 @@ pub async fn create_item(
             + chrono::Duration::from_std(state.writes.idempotency_ttl)
                 .unwrap_or(chrono::Duration::MAX),
     };
-    match state.store.insert_idempotent(&item, &create).await? {
+    match state
+        .store
+        .insert_idempotent(&owner, &item, &create)
+        .await?
+    {
         IdempotentOutcome::Created => created(&item, &location),
         IdempotentOutcome::Replayed(stored) => replayed(stored),
         IdempotentOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
@@ -191,10 +196,11 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
 )]
 pub async fn get_item(
     State(state): State<AppState>,
+    ReadAccess(owner): ReadAccess,
     ItemPath(id): ItemPath,
     if_none_match: IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let item = state.store.get(id).await?;
+    let item = state.store.get(&owner, id).await?;
     let tag = etag(item.version);
     if if_none_match.matches(item.version) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
@@ -230,13 +236,13 @@ pub async fn get_item(
 )]
 pub async fn replace_item(
     State(state): State<AppState>,
-    _access: WriteAccess,
+    WriteAccess(owner): WriteAccess,
     ItemPath(id): ItemPath,
     IfMatch(expected): IfMatch,
     JsonBody(input, _): JsonBody<NewItem>,
 ) -> Result<Response, ApiError> {
     let fields = ItemFields::try_from(input)?;
-    let item = state.store.replace(id, &fields, expected).await?;
+    let item = state.store.replace(&owner, id, &fields, expected).await?;
     Ok(([(header::ETAG, etag(item.version))], Json(item)).into_response())
 }
 
@@ -262,10 +268,10 @@ pub async fn replace_item(
 )]
 pub async fn delete_item(
     State(state): State<AppState>,
-    _access: WriteAccess,
+    WriteAccess(owner): WriteAccess,
     ItemPath(id): ItemPath,
     IfMatch(expected): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete(id, expected).await?;
+    state.store.delete(&owner, id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
