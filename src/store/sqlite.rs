@@ -1337,6 +1337,61 @@ CREATE TABLE IF NOT EXISTS health_probe (
         }
     }
 
+    /// Step 5 (owners): the items and idempotency keys of a database from before owners
+    /// are the shared owner's; a user sees none of them, and the same key is theirs anew.
+    #[tokio::test]
+    async fn items_and_keys_from_before_owners_are_the_shared_owners() {
+        let (_dir, path, item) = database_at(4);
+        let item = item.expect("an item at version 4");
+        let keyed_item = Item::create(fields("keyed", None));
+        let create = keyed(&keyed_item, "key-before-owners");
+        {
+            let db = Connection::open(&path).expect("opens");
+            db.execute(
+                "INSERT INTO idempotency_keys (key, fingerprint, status, location, body, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    create.key.as_str(),
+                    create.fingerprint,
+                    create.response.status,
+                    create.response.location,
+                    create.response.body,
+                    stored_timestamp(create.expires_at),
+                ],
+            )
+            .expect("a key of the release before owners");
+        }
+        let store = SqliteStore::open(&path).expect("opens and migrates");
+        assert_eq!(user_version(&path), LATEST);
+        let someone = Owner::user("someone").expect("a subject");
+        assert_eq!(
+            store
+                .get(&Owner::Shared, item.id)
+                .await
+                .expect("the shared owner's"),
+            item
+        );
+        assert!(matches!(
+            store.get(&someone, item.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let retry = Item::create(fields("keyed", None));
+        assert_eq!(
+            store
+                .insert_idempotent(&Owner::Shared, &retry, &create)
+                .await
+                .expect("answered"),
+            IdempotentOutcome::Replayed(create.response.clone())
+        );
+        assert_eq!(
+            store
+                .insert_idempotent(&someone, &retry, &create)
+                .await
+                .expect("answered"),
+            IdempotentOutcome::Created
+        );
+    }
+
     #[tokio::test]
     async fn a_first_release_database_is_migrated_with_its_items_at_version_1() {
         let (_dir, path) = database_file();

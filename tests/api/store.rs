@@ -490,6 +490,104 @@ pub async fn concurrent_if_match_writers_exactly_one_wins(store: Arc<dyn ItemSto
 /// store (an emulator, a temporary folder).
 pub type Guard = Box<dyn std::any::Any + Send>;
 
+/// A user, by their token's subject.
+fn user(subject: &str) -> Owner {
+    Owner::user(subject).expect("a valid subject")
+}
+
+/// Two users and the shared owner on one store: each sees, changes and lists only
+/// their own items; another's item is not found, whatever the write's condition (a 412
+/// would tell the id exists), and stays as it was.
+pub async fn owners_see_only_their_own_items(store: Arc<dyn ItemStore>) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let alices = Item::create(fields("alice's", None));
+    let bobs = Item::create(fields("bob's", None));
+    let shared = Item::create(fields("shared", None));
+    store.insert(&alice, &alices).await.expect("insert");
+    store.insert(&bob, &bobs).await.expect("insert");
+    store.insert(&SHARED, &shared).await.expect("insert");
+    for (owner, item) in [(&alice, &alices), (&bob, &bobs), (&SHARED, &shared)] {
+        assert_eq!(&store.get(owner, item.id).await.expect("own item"), item);
+        let page = store
+            .list(
+                owner,
+                PageRequest {
+                    limit: 10,
+                    after: None,
+                },
+            )
+            .await
+            .expect("lists");
+        assert_eq!(
+            page.items,
+            vec![item.clone()],
+            "{owner:?} lists only its own"
+        );
+    }
+    for (stranger, item) in [(&bob, &alices), (&SHARED, &alices), (&alice, &shared)] {
+        let not_found = |result: Result<(), StoreError>, what: &str| {
+            assert!(
+                matches!(result, Err(StoreError::NotFound { .. })),
+                "{stranger:?} {what} {}: {result:?}",
+                item.name
+            );
+        };
+        not_found(store.get(stranger, item.id).await.map(drop), "reads");
+        for expected in [None, Some(Version::FIRST), Some(Version(2))] {
+            not_found(
+                store
+                    .replace(stranger, item.id, &fields("taken", None), expected)
+                    .await
+                    .map(drop),
+                "replaces",
+            );
+            not_found(store.delete(stranger, item.id, expected).await, "deletes");
+        }
+    }
+    assert_eq!(
+        store.get(&alice, alices.id).await.expect("unchanged"),
+        alices
+    );
+    assert_eq!(
+        store.get(&SHARED, shared.id).await.expect("unchanged"),
+        shared
+    );
+}
+
+/// One `Idempotency-Key` in two owners' hands is two keys: each creates its own item,
+/// and each retry replays its own owner's answer.
+pub async fn idempotency_keys_are_per_owner(store: Arc<dyn ItemStore>) {
+    let day = chrono::Duration::days(1);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let alices = Item::create(fields("alice's", None));
+    let bobs = Item::create(fields("bob's", None));
+    let alices_key = keyed(&alices, "shared-key", "{alice}", day);
+    let bobs_key = keyed(&bobs, "shared-key", "{bob}", day);
+    for (owner, item, create) in [(&alice, &alices, &alices_key), (&bob, &bobs, &bobs_key)] {
+        assert_eq!(
+            store
+                .insert_idempotent(owner, item, create)
+                .await
+                .expect("stored"),
+            IdempotentOutcome::Created,
+            "{owner:?}"
+        );
+    }
+    let retry = Item::create(fields("alice's", None));
+    assert_eq!(
+        store
+            .insert_idempotent(&alice, &retry, &keyed(&retry, "shared-key", "{alice}", day))
+            .await
+            .expect("answered"),
+        IdempotentOutcome::Replayed(alices_key.response.clone())
+    );
+    assert_eq!(store.get(&bob, bobs.id).await.expect("bob's own"), bobs);
+    assert!(matches!(
+        store.get(&bob, alices.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 /// Instantiates the conformance suite for a store factory; with `after`, an async check
 /// of the store and its guard that runs after each case.
 #[macro_export]
@@ -529,6 +627,8 @@ macro_rules! conformance_suite {
             case!(concurrent_creates_with_one_key_store_exactly_one_item);
             case!(conditional_writes_apply_only_to_the_version_named);
             case!(concurrent_if_match_writers_exactly_one_wins);
+            case!(owners_see_only_their_own_items);
+            case!(idempotency_keys_are_per_owner);
         }
     };
 }
@@ -667,6 +767,205 @@ async fn dynamodb_missing_table_is_unavailable_not_a_bug() {
     ));
     // Health reports name it so.
     assert_eq!(store.backend(), "dynamodb");
+}
+
+/// What a release before owners wrote (pk `ITEM` and `IDEMPOTENCY`; the oldest
+/// releases wrote no `version`) is the shared owner's as it stands: no migration step.
+/// A versionless item counts as version 1 for `If-Match`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_data_of_earlier_releases_is_the_shared_owners() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    DynamoDbStore::create_table(&client, "items")
+        .await
+        .expect("moto creates the table");
+    let (versioned, versionless) = (
+        Item::create(fields("written with a version", None)),
+        Item::create(fields("written before versions", Some("old"))),
+    );
+    for (item, version) in [(&versioned, Some("4")), (&versionless, None)] {
+        let mut put = client
+            .put_item()
+            .table_name("items")
+            .item("pk", S("ITEM".into()))
+            .item("id", S(item.id.to_string()))
+            .item("name", S(item.name.clone()))
+            .item(
+                "created_at",
+                S(item
+                    .created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            )
+            .item(
+                "updated_at",
+                S(item
+                    .updated_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            );
+        if let Some(description) = &item.description {
+            put = put.item("description", S(description.clone()));
+        }
+        if let Some(version) = version {
+            put = put.item("version", N(version.into()));
+        }
+        put.send().await.expect("an earlier release's item");
+    }
+    let keyed_item = Item::create(fields("keyed", None));
+    let create = keyed(&keyed_item, "old-key", "{old}", chrono::Duration::days(1));
+    client
+        .put_item()
+        .table_name("items")
+        .item("pk", S("IDEMPOTENCY".into()))
+        .item("id", S("old-key".into()))
+        .item("fingerprint", S(create.fingerprint.clone()))
+        .item("status", N("201".into()))
+        .item("location", S(create.response.location.clone()))
+        .item("body", S(create.response.body.clone()))
+        .item(
+            "expires_at",
+            N((chrono::Utc::now().timestamp() + 3600).to_string()),
+        )
+        .send()
+        .await
+        .expect("an earlier release's key");
+
+    let store = DynamoDbStore::new(client, "items");
+    let listed = store
+        .list(
+            &SHARED,
+            PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .expect("lists");
+    let mut ids: Vec<_> = listed.items.iter().map(|item| item.id).collect();
+    let mut expected = vec![versioned.id, versionless.id];
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let read = store
+        .get(&SHARED, versionless.id)
+        .await
+        .expect("the shared owner's");
+    assert_eq!(
+        (read.version, read.description.as_deref()),
+        (Version::FIRST, Some("old"))
+    );
+    assert_eq!(
+        store
+            .get(&SHARED, versioned.id)
+            .await
+            .expect("read")
+            .version,
+        Version(4)
+    );
+    assert!(matches!(
+        store.get(&user("someone"), versionless.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // A versionless item is version 1: If-Match 2 fails, If-Match 1 holds.
+    assert!(matches!(
+        store
+            .delete(&SHARED, versionless.id, Some(Version(2)))
+            .await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    let replaced = store
+        .replace(
+            &SHARED,
+            versionless.id,
+            &fields("replaced", None),
+            Some(Version::FIRST),
+        )
+        .await
+        .expect("version 1 matches");
+    assert_eq!(replaced.version, Version(2));
+    // The earlier release's key replays for the shared owner, and is no user's.
+    let retry = Item::create(fields("keyed", None));
+    assert_eq!(
+        store
+            .insert_idempotent(&SHARED, &retry, &create)
+            .await
+            .expect("answered"),
+        IdempotentOutcome::Replayed(create.response.clone())
+    );
+    assert_eq!(
+        store
+            .insert_idempotent(&user("someone"), &retry, &create)
+            .await
+            .expect("answered"),
+        IdempotentOutcome::Created
+    );
+}
+
+/// An endpoint nothing listens on: every operation is `Unavailable` (503, retry), never
+/// a missing item (a failed write read as a failed condition) or a bug (500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_unreachable_is_unavailable_for_every_operation() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let endpoint = format!("http://{}", closed.local_addr().expect("an address"));
+    drop(closed);
+    // Without the SDK's retries: each call fails at once, as every attempt would.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        dynamodb_client(&endpoint)
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let store = DynamoDbStore::new(client, "items");
+    let item = Item::create(fields("n", None));
+    let create = keyed(&item, "k", "{}", chrono::Duration::days(1));
+    let id = item.id;
+    let results: Vec<(&str, Result<(), StoreError>)> = vec![
+        ("insert", store.insert(&SHARED, &item).await),
+        (
+            "insert_idempotent",
+            store
+                .insert_idempotent(&SHARED, &item, &create)
+                .await
+                .map(drop),
+        ),
+        ("get", store.get(&SHARED, id).await.map(drop)),
+        (
+            "replace",
+            store
+                .replace(&SHARED, id, &fields("m", None), None)
+                .await
+                .map(drop),
+        ),
+        (
+            "replace if-match",
+            store
+                .replace(&SHARED, id, &fields("m", None), Some(Version::FIRST))
+                .await
+                .map(drop),
+        ),
+        ("delete", store.delete(&SHARED, id, None).await),
+        (
+            "list",
+            store
+                .list(
+                    &SHARED,
+                    PageRequest {
+                        limit: 5,
+                        after: None,
+                    },
+                )
+                .await
+                .map(drop),
+        ),
+        ("check", store.check().await),
+    ];
+    for (operation, result) in results {
+        assert!(
+            matches!(result, Err(StoreError::Unavailable { .. })),
+            "{operation}: {result:?}"
+        );
+    }
 }
 
 #[tokio::test]
