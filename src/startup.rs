@@ -37,6 +37,8 @@ pub enum Serving {
 /// Builds the whole service for `config`, once: the AWS SDK when a table or secret is
 /// configured, the item store (its connection warmed), the token source, the router.
 pub async fn build(config: &Config, serving: Serving) -> Result<App, BoxError> {
+    // Options that cannot work are refused before anything is opened or migrated.
+    callers(&config.auth, serving)?;
     let needs_aws =
         config.store.items_table.is_some() || config.writes.api_token_secret_arn.is_some();
     let sdk = if needs_aws {

@@ -51,6 +51,12 @@ async fn wrong_or_malformed_credentials_are_401() {
     ] {
         post_with(&app, Some(value), BODY).await.problem(401);
     }
+    // A token presented and refused is RFC 6750's invalid_token, saying why.
+    let refused = post_with(&app, Some("Bearer wrong"), BODY).await;
+    assert_eq!(
+        refused.header("www-authenticate"),
+        r#"Bearer realm="items-api", error="invalid_token", error_description="the token is not the API's token""#
+    );
 }
 
 #[tokio::test]

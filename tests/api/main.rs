@@ -22,3 +22,4 @@ mod safe_writes;
 mod service;
 mod store;
 mod support;
+mod users;

@@ -127,6 +127,15 @@ impl TestApp {
         }
     }
 
+    /// In-memory SQLite and this configuration, composed to serve Lambda events (as
+    /// `lambda::run` and `invoke` do).
+    pub fn for_lambda(config: Config) -> Self {
+        let store = SqliteStore::in_memory().expect("in-memory SQLite opens");
+        Self {
+            app: compose(&config, Arc::new(store), None, Serving::Lambda).expect("the app builds"),
+        }
+    }
+
     /// The service itself, for adapters such as the Lambda one.
     pub fn app(&self) -> items_api::app::App {
         self.app.clone()
@@ -502,4 +511,113 @@ pub fn client() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("a client")
+}
+
+/// The audience (app client id) the test apps in `jwt` mode accept.
+pub const AUDIENCE: &str = "items-api-tests";
+
+/// The test OpenID Connect issuer (tests/tools/oidc_issuer.py): keys made at its start,
+/// discovery and JWKS on a free port of 127.0.0.1, tokens minted on request; stopped
+/// when dropped.
+pub struct Issuer {
+    child: Child,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Issuer {
+    pub fn start() -> Self {
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/target/py/bin/python");
+        let mut child = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/tools/oidc_issuer.py"
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the issuer (run `make setup`): {e}"));
+        let stdout = child.stdout.take().expect("piped");
+        let (sender, receiver) = channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the issuer says where it listens within 20 s");
+        let ready: Value = serde_json::from_str(&line).expect("a JSON line");
+        Self {
+            child,
+            url: ready["issuer"].as_str().expect("its URL").to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("the issuer answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// A token with `claims` (`iat` and `exp` added unless given); `options` may set
+    /// `alg` (`RS256`, `ES256`, `none`, `HS256-public-key`) and `kid`.
+    pub async fn mint(&self, claims: Value, options: Value) -> String {
+        let mut request = options;
+        request["claims"] = claims;
+        self.post("/mint", request).await["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// An access token for `subject` this issuer signs as the test apps expect.
+    pub async fn token_for(&self, subject: &str) -> String {
+        self.mint(
+            serde_json::json!({"iss": self.url, "sub": subject, "aud": AUDIENCE}),
+            serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Publishes a new signing key; its kid.
+    pub async fn rotate(&self) -> String {
+        self.post("/rotate", serde_json::json!({})).await["kid"]
+            .as_str()
+            .expect("a kid")
+            .to_owned()
+    }
+
+    /// How often discovery (`discovery`) and the key set (`jwks`) were read.
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/stats", self.url))
+            .send()
+            .await
+            .expect("the issuer answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// `config` set to accept this issuer's tokens for [`AUDIENCE`].
+    pub fn configure(&self, config: &mut Config) {
+        config.auth.auth_mode = items_api::config::AuthMode::Jwt;
+        config.auth.jwt_issuer = Some(self.url.clone());
+        config.auth.jwt_audience = Some(AUDIENCE.to_owned());
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

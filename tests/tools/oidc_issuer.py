@@ -14,7 +14,7 @@ prints one JSON line when it listens, `{"issuer": "http://127.0.0.1:N"}`, and se
 - `GET /jwks.json`: the published keys (RS256 `rsa-1`, ES256 `ec-1`, and `rsa-2` after
   a rotation), public parts only;
 - `POST /mint` with a JSON body: `claims` (the token's claims as given; `iat` and `exp`
-  are added when absent, one hour), `alg` (`RS256` (default), `ES256`, `none`, or
+  are added when absent, one hour; a claim given as null is left out), `alg` (`RS256` (default), `ES256`, `none`, or
   `HS256-public-key`: HS256 keyed with the RSA public key's PEM, the classic
   algorithm-confusion attack), `kid` (default: the algorithm's key; `rsa-unpublished`
   signs with a key that is never published), `header` (extra header fields). Answers
@@ -90,7 +90,9 @@ class Keys:
 
     def mint(self, claims: dict, alg: str = "RS256", kid: str | None = None, header: dict | None = None) -> str:
         now = int(time.time())
-        claims = {"iat": now, "exp": now + 3600, **claims}
+        # A claim given as null is left out (a token without `exp`, say).
+        claims = {key: value for key, value in {"iat": now, "exp": now + 3600, **claims}.items()
+                  if value is not None}
         extra = dict(header or {})
         if alg == "none":
             head = {"alg": "none", "typ": "JWT", **extra}
