@@ -494,12 +494,13 @@ pub struct UriTooLong(#[allow(dead_code)] Problem);
 )]
 pub struct HeadersTooLarge(#[allow(dead_code)] Problem);
 
-/// A valid bearer token is required. Sent with `WWW-Authenticate: Bearer`.
+/// Valid bearer credentials are required: the shared token for writes, or a user's JWT for
+/// every items operation when the service runs with users. Sent with `WWW-Authenticate`.
 #[derive(Debug, ToResponse)]
 #[response(
     content_type = "application/problem+json",
     headers(
-        ("WWW-Authenticate" = String, description = "Always `Bearer realm=\"items-api\"`, except behind an API Gateway REST API (a stage deployed with template.yaml), which renames it `x-amzn-Remapped-WWW-Authenticate`."),
+        ("WWW-Authenticate" = String, description = "The challenge (RFC 6750): `Bearer realm=\"items-api\"` without credentials; with refused ones, also `error=\"invalid_token\"` and an `error_description` that says why. Behind an API Gateway REST API (a stage deployed with template.yaml) the service's challenge is renamed `x-amzn-Remapped-WWW-Authenticate`; the gateway's own 401 (Cognito authorizer) sends `WWW-Authenticate` itself."),
         ("x-amzn-Remapped-WWW-Authenticate" = String, description = "On a stage deployed with template.yaml: the `WWW-Authenticate` challenge, renamed by API Gateway.")
     ),
     example = json!({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "This operation needs a valid bearer token in the Authorization header.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})

@@ -30,8 +30,21 @@ pub const SERVICE_TAG: &str = "service";
         version = env!("CARGO_PKG_VERSION"),
         description = "A small catalogue of items, served by one Rust binary on a workstation \
 (SQLite) or on AWS Lambda behind API Gateway (DynamoDB).\n\n\
-Reads are public. Writes (`POST`, `PUT`, `DELETE`) need the bearer token the service \
-was configured with, sent as `Authorization: Bearer <token>`.\n\n\
+Who may call depends on how the service runs (its `AUTH_MODE`), and the operations say \
+both ways (`security` lists no credentials and `bearerAuth` as alternatives for reads):\n\n\
+- **Shared token** (`token`, the default): reads are public; writes (`POST`, `PUT`, \
+`DELETE`) need the bearer token the service was configured with. Every item belongs to \
+that one token.\n\
+- **Users** (`jwt`, or `gateway` behind an API Gateway Cognito or JWT authorizer): every \
+items operation needs a user's bearer JWT (from Amazon Cognito or \
+another OpenID Connect issuer; docs/users.md says which), and each user sees only their own items: another \
+user's item answers `404`, as an id nobody has; lists hold only the caller's items; an \
+`Idempotency-Key` is the caller's own.\n\n\
+Credentials go in `Authorization: Bearer <token>`. Without them an operation that needs \
+them answers `401` with `WWW-Authenticate: Bearer realm=\"items-api\"`; with refused \
+ones, `401` with `error=\"invalid_token\"` and an `error_description` that says why \
+(RFC 6750). On a stage with a Cognito authorizer, API Gateway refuses them itself, \
+with the same `401` problem document (from the gateway).\n\n\
 Every error is an RFC 9457 `application/problem+json` document that carries the \
 request id; every response also carries it in the `x-request-id` header (send your own \
 to correlate). Besides the responses listed per operation, any path answers `404` \
@@ -99,7 +112,7 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The token configured as `API_TOKEN` (locally) or kept in AWS Secrets Manager (on Lambda).",
+                        "The shared token (`AUTH_MODE=token`: `API_TOKEN` locally, kept in AWS Secrets Manager on Lambda), or a user's JWT (`AUTH_MODE=jwt` or `gateway`: from Amazon Cognito or the OpenID Connect issuer the service trusts).",
                     ))
                     .build(),
             ),

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "name": "Items API",
-    "version": "0.1.0",
+    "version": "0.2.0",
     "docs_url": "/docs/",
     "redoc_url": "/redoc",
     "openapi_url": "/openapi.json"

@@ -41,10 +41,11 @@ pub struct ItemNotFound(#[allow(dead_code)] Problem);
     path = "/api/items",
     operation_id = "listItems",
     tag = ITEMS_TAG,
-    security(()),
+    security((), ("bearerAuth" = [])),
     params(PageQuery),
     responses(
         (status = 200, description = "One page of items.", body = ItemPage),
+        (status = 401, response = crate::error::Unauthorized),
         (status = 422, response = crate::error::ValidationFailed),
     ),
 )]
@@ -177,19 +178,21 @@ fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
 
 /// Get an item
 ///
-/// Returns one item by its id.
+/// Returns one of the caller's items by its id (`404` for an id the caller has no item
+/// under, another user's included).
 #[utoipa::path(
     get,
     path = "/api/items/{item_id}",
     operation_id = "getItem",
     tag = ITEMS_TAG,
-    security(()),
+    security((), ("bearerAuth" = [])),
     params(("item_id" = crate::domain::ItemId, Path, description = "The item's id."), IfNoneMatch),
     responses(
         (status = 200, description = "The item.", body = Item,
             headers(("ETag" = String, description = "The item's version, for `If-Match` and `If-None-Match`."))),
         (status = 304, description = "The item is still in the version `If-None-Match` names; no body.",
             headers(("ETag" = String, description = "The item's version."))),
+        (status = 401, response = crate::error::Unauthorized),
         (status = 404, response = ItemNotFound),
         (status = 422, response = crate::error::ValidationFailed),
     ),
