@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -57,22 +58,29 @@ def time_limit():
 
 
 @pytest.fixture(scope="module")
-def moto_url():
+def moto():
+    """moto with keep-alive (as the bench runs it): (URL, process id)."""
     port = free_port()
     process = subprocess.Popen([PY, str(HERE / "moto_keepalive.py"), str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/moto-api/", process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def moto_url(moto):
+    return moto[0]
 
 
 class Proxy:
     """A running partition_limits.py: its URL, boto3 clients through it, its stats."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pid: int) -> None:
         self.url = url
+        self.pid = pid
 
     def client(self, service: str = "dynamodb"):
         return boto3.client(service, endpoint_url=self.url, region_name=REGION, config=NO_RETRIES, **CREDENTIALS)
@@ -97,7 +105,7 @@ def start_proxy(moto_url):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(process)
         wait_healthy(f"http://127.0.0.1:{port}/_limits/health", process, timeout=20)
-        return Proxy(f"http://127.0.0.1:{port}")
+        return Proxy(f"http://127.0.0.1:{port}", process.pid)
 
     yield start
     for process in processes:
@@ -432,3 +440,74 @@ def test_reset_zeroes_the_counters_and_refills_the_buckets(start_proxy):
     for n in range(5):
         client.put_item(TableName=table, Item={"pk": {"S": "ITEM"}, "id": {"S": str(n)}})
 
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, table: str, seconds: float, threads: int = 8) -> tuple[int, int]:
+    """PutItem calls over raw keep-alive connections (a lighter client than boto3, so
+    the client is not what is measured) spread over 16 keys: (answered 200, others)."""
+    host = url.removeprefix("http://")
+    headers = {"X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0",
+               "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIAFAKEPARTITION/20250101/{REGION}/dynamodb/"
+                                "aws4_request, SignedHeaders=host, Signature=0"}
+    counts = [[0, 0] for _ in range(threads)]
+    deadline = time.monotonic() + seconds
+
+    def run(t: int) -> None:
+        connection = http.client.HTTPConnection(host, timeout=10)
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            body = json.dumps({"TableName": table, "Item": {
+                "pk": {"S": f"ITEM#{n % 16}"}, "id": {"S": f"{t}-{n}"}, "name": {"S": "x" * 100}}})
+            connection.request("POST", "/", body, headers)
+            response = connection.getresponse()
+            response.read()
+            counts[t][response.status != 200] += 1
+        connection.close()
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def test_the_proxy_is_not_the_bottleneck(start_proxy, moto):
+    """Requests/s into moto directly and through the proxy with limits set out of
+    reach (best of two rounds each), the proxy's CPU time per request, and how fast it
+    answers throttled requests on its own. Run with -s to see the figures."""
+    moto_url, moto_pid = moto
+    seconds = 3.0
+    open_proxy = start_proxy("--write-units-per-key", "1e9", "--read-units-per-key", "1e9")
+    table = create_table(open_proxy)
+    direct, through = [], []
+    proxy_cpu = moto_cpu = 0.0
+    for _ in range(2):
+        ok, failed = load(moto_url, table, seconds)
+        assert failed == 0
+        direct.append(ok / seconds)
+        before = cpu_seconds(open_proxy.pid), cpu_seconds(moto_pid)
+        ok, failed = load(open_proxy.url, table, seconds)
+        assert failed == 0
+        proxy_cpu += cpu_seconds(open_proxy.pid) - before[0]
+        moto_cpu += cpu_seconds(moto_pid) - before[1]
+        through.append(ok / seconds)
+    forwarded = sum(through) * seconds
+    closed_proxy = start_proxy("--write-units-per-key", "1", "--burst-seconds", "1")
+    before = cpu_seconds(closed_proxy.pid)
+    admitted, throttled = load(closed_proxy.url, table, seconds)
+    throttled_cpu = cpu_seconds(closed_proxy.pid) - before
+    print(f"\nPutItem, 8 keep-alive clients, {seconds:g} s rounds: moto directly {max(direct):.0f}/s, "
+          f"through the proxy {max(through):.0f}/s; the proxy used {1000 * proxy_cpu / forwarded:.2f} ms CPU "
+          f"per forwarded request (moto {1000 * moto_cpu / forwarded:.2f} ms); throttled answers alone: "
+          f"{throttled / seconds:.0f}/s at {1000 * throttled_cpu / throttled:.2f} ms CPU each")
+    assert max(through) >= 0.6 * max(direct)
+    assert throttled / seconds >= 2 * max(direct)
+    assert admitted <= 16 * (1 + seconds)  # 16 keys' burst of one unit and their refill
