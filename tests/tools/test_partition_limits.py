@@ -192,6 +192,22 @@ def test_writes_past_one_keys_rate_are_throttled_with_dynamodbs_error(start_prox
     assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "ITEM"}, "id": {"S": "next"}})
 
 
+def test_a_conditional_write_that_fails_still_costs(start_proxy):
+    proxy = start_proxy(*EXACT_FLAGS)
+    table = create_table(proxy)
+    client = proxy.client()
+    item = {"pk": {"S": "ITEM"}, "id": {"S": "1"}}
+    client.put_item(TableName=table, Item=item)
+    for _ in range(4):
+        with pytest.raises(ClientError) as raised:
+            client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(id)")
+        assert error_code(raised.value) == "ConditionalCheckFailedException"
+    assert proxy.key_stats(table, "ITEM")["write_units"] == 5
+    with pytest.raises(ClientError) as raised:
+        client.delete_item(TableName=table, Key=item)
+    assert error_code(raised.value) == THROTTLED
+
+
 def test_throttling_answer_is_dynamodbs_wire_format(start_proxy):
     proxy = start_proxy(*EXACT_FLAGS)
     table = create_table(proxy)
