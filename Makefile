@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
+.PHONY: partition-limits-self-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,10 @@ doctor: ## Check in seconds that this machine has what make test needs, and say 
 tools-self-test: ## Tests of the project's own scripts (doctor, deploy, run.sh --stack against moto)
 	tests/tools/setup.sh
 	$(PY)/bin/python -m unittest discover -s tests/tools -p 'test_*.py'
+
+partition-limits-self-test: ## Prove the per-partition limits model in front of moto (tests/tools/partition_limits.py) throttles as DynamoDB's partitions do; prints its overhead
+	tests/tools/setup.sh
+	$(PY)/bin/python -m pytest -q -s tests/tools/test_partition_limits.py
 
 figures: ## Check that every benchmark figure the docs quote is the one benches/results.json records
 	python3 benches/figures.py --check
