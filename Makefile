@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: partition-limits-self-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
+.PHONY: partition-limits-self-test image image-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +54,7 @@ redoc-bundle: ## Fetch ReDoc's standalone bundle (npm redoc 2.5.4) into target/r
 	cd target/redoc && npm pack --silent redoc@2.5.4 > /dev/null && tar -xzf redoc-2.5.4.tgz --strip-components=2 package/bundles/redoc.standalone.js && rm redoc-2.5.4.tgz
 	@echo "redoc-bundle: REDOC_BUNDLE_PATH=target/redoc/redoc.standalone.js cargo run"
 
-test: setup tools-self-test fmt lint unit readme figures template guard checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package stage-test contract-stage clients-stage ## Everything CI checks
+test: setup tools-self-test fmt lint unit readme figures template guard checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package image-test stage-test contract-stage clients-stage ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -134,6 +134,14 @@ package: ## sam build the arm64 Lambda package and print its sizes
 	tests/tools/setup.sh
 	sam build --template template.yaml --build-dir target/sam-build
 	tests/tools/lambda_package.py
+
+image: ## Build the Lambda container image offline (deploy/image/Dockerfile: hadolint, buildah, as root) into target/image/items-api.oci.tar (make package first)
+	tests/tools/setup.sh
+	deploy/image/build.sh
+
+image-test: ## The container image's own entrypoint, run from its root file system, answers the Lambda Runtime API emulator: getHealth, createItem, getItem (make package first; as root)
+	tests/tools/setup.sh
+	$(PY)/bin/python -m unittest discover -s tests/image -p 'test_*.py'
 
 bench: ## Benchmarks against the Python original; updates docs/performance.md
 	python3 benches/run.py

@@ -84,6 +84,12 @@ else
   lack qemu "runs the arm64 package on this machine (the local stage)" "apt-get install -y qemu-user-static libc6-arm64-cross"
 fi
 
+if command -v buildah > /dev/null && command -v readelf > /dev/null && [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
+  ok buildah "buildah $(buildah --version | awk '{print $3}'), readelf and the CA bundle (the container image, built offline)"
+else
+  lack buildah "builds the Lambda container image offline (make image, make image-test)" "apt-get install -y buildah binutils ca-certificates"
+fi
+
 if command -v curl > /dev/null; then
   ok curl "curl $(curl --version | awk 'NR == 1 {print $2}')"
 else

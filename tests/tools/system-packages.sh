@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages `make test` needs and does not have yet (curl, Chromium,
-# Node and npm, python3-venv, stunnel4, qemu-user-static, libc6-arm64-cross), when this runs as root on a machine with apt-get; else
+# Node and npm, python3-venv, stunnel4, qemu-user-static, libc6-arm64-cross, buildah, binutils,
+# ca-certificates), when this runs as root on a machine with apt-get; else
 # it says so and leaves the rest to `make doctor`, which names the commands.
 set -euo pipefail
 
@@ -14,6 +15,11 @@ python3 -c 'import ensurepip, venv' 2> /dev/null || missing+=(python3-venv)
 command -v stunnel4 > /dev/null || command -v stunnel > /dev/null || missing+=(stunnel4)
 command -v qemu-aarch64-static > /dev/null || missing+=(qemu-user-static)
 [[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]] || missing+=(libc6-arm64-cross)
+# The container image (make image): built offline from the package's bootstrap, its
+# libraries (readelf finds them) and the CA bundle.
+command -v buildah > /dev/null || missing+=(buildah)
+command -v readelf > /dev/null || missing+=(binutils)
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -15,7 +15,7 @@ GUIDE = ROOT / "docs" / "deployment.md"
 # IAM and STS are global: no region.
 GLOBAL_SERVICES = {"iam", "sts", "configure"}
 TOOLS = {"sam", "aws", "make", "curl", "cargo", "rustup", "python3", "pip", "xdg-open", "open", "openssl",
-         "export", "output", "echo", "date", "npm", "npx", "git", "rustc", "cd"}
+         "export", "output", "echo", "date", "npm", "npx", "git", "rustc", "cd", "skopeo"}
 KNOWN_VARIABLES = {"PATH", "PWD", "HOME"}
 
 
