@@ -164,7 +164,8 @@ class StageProcess:
             [sys.executable, str(ROOT / "tests" / "tools" / "stage.py"), "--port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 180
-        while "token: " not in self.output():
+        # The last line it prints: the token, or the app client with a Cognito authorizer.
+        while "token: " not in self.output() and "\nclient: " not in self.output():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise AssertionError(f"the stage did not start:\n{self.output()[-3000:]}")
