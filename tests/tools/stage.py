@@ -6,8 +6,10 @@ stores emulated: the package AWS receives, behind API Gateway as template.yaml
 configures it.
 
 - **The front** reads template.yaml: the REST API's stage name, the function's `Api`
-  events (`ANY /` and `ANY /{proxy+}`), `BinaryMediaTypes`, the stage's throttling
-  (`MethodSettings`), `GatewayResponses`; it serves `http://127.0.0.1:PORT/<stage>/…`,
+  events (its resources and methods, the most specific one picked as API Gateway
+  does), the API's DefinitionBody (which methods an authorizer guards),
+  `BinaryMediaTypes`, the stage's throttling (`MethodSettings`), `GatewayResponses`;
+  it serves `http://127.0.0.1:PORT/<stage>/…`,
   turns each request into the REST v1 proxy event API Gateway sends and the function's
   answer back into HTTP as API Gateway does (`headers` and `multiValueHeaders` merged,
   a base64 body decoded only when the request's first `Accept` type is a binary media
