@@ -26,6 +26,11 @@ def main() -> int:
     try:
         described = boto3.client("cloudformation").describe_stacks(StackName=stack)
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+        if "ApiUrl" in outputs and "UserPoolId" in outputs and "ApiTokenSecretArn" not in outputs:
+            # AuthMode=Cognito: no shared token to read; calls need a user's ID token.
+            print(f"stack_outputs: stack {stack} is in Cognito mode (user pool {outputs['UserPoolId']}): it has "
+                  "no token; sign a user in for an ID token (docs/users.md)", file=sys.stderr)
+            return 2
         missing = [key for key in ("ApiUrl", "ApiTokenSecretArn") if key not in outputs]
         if missing:
             print(f"stack_outputs: stack {stack} has no output {', '.join(missing)}; is it an items-api stack?",

@@ -5,7 +5,8 @@ Speaks the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API) as any custom runtime doe
 answers REST v1 proxy events by their path (after the stage):
 
 - `/api/health`: 200, so the stage counts as answering;
-- `/` and `/echo...`: 200 with the event it received as the JSON body;
+- `/`, `/echo...` and `/api/items...`: 200 with the event it received as the JSON body
+  (`/api/items` is what the Cognito authorizer guards in AuthMode Cognito);
 - `/binary`: a PNG signature as a base64 body (`isBase64Encoded`);
 - `/headers`: the same header in `headers` and `multiValueHeaders`, and headers API
   Gateway remaps (`Date`, `Server`);
@@ -33,7 +34,7 @@ def post(path: str, payload: object) -> None:
 
 def answer(event: dict) -> dict:
     path = event.get("path") or ""
-    if path.startswith("/echo") or path == "/":
+    if path.startswith(("/echo", "/api/items")) or path == "/":
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
     if path == "/binary":
         return {"statusCode": 200, "headers": {"Content-Type": "image/png"},

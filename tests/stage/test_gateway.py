@@ -32,6 +32,7 @@ import tempfile
 import time
 import unittest
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -154,6 +155,263 @@ class GatewayResponsesTest(unittest.TestCase):
             stage.check_template_text("DEFAULT_4XX", '{"x":"$input.body"}')
 
 
+def cognito_config(**parameters: str) -> stage.StageConfig:
+    """The stage's reading of template.yaml in Cognito mode (or as `parameters` say)."""
+    template = stage.load_template(stage.TEMPLATE)
+    return stage.read_stage(template, stage.Resolver(template, "items-api-stage",
+                                                     {"AuthMode": "Cognito", **parameters}))
+
+
+class CognitoAuthorizerTest(unittest.TestCase):
+    """template.yaml's AuthMode=Cognito as the stage reads it, and API Gateway's Cognito
+    authorizer as the stage plays it, against the test issuer standing in for the pool."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        from oidc_issuer import Issuer
+        cls.issuer = Issuer().__enter__()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.issuer.__exit__(None, None, None)
+
+    def setUp(self) -> None:
+        self.config = cognito_config()
+        self.stage = stage.Stage(self.config, environment=None, issuer=self.issuer.url)  # type: ignore[arg-type]
+        self.client = self.config.authorizer.client_ids[0]
+        self.items = self.route("/api/items", "GET")
+
+    def route(self, path: str, method: str) -> stage.Route:
+        found = self.stage.match(path, method)
+        assert found is not None, (method, path)
+        return found[0]
+
+    def id_token(self, **claims) -> str:
+        return self.issuer.mint({"sub": "user-a", "iss": self.issuer.url, "aud": self.client,
+                                 "token_use": "id", **claims})
+
+    def test_only_the_items_are_guarded(self) -> None:
+        for method, path in (("GET", "/api/items"), ("POST", "/api/items"), ("POST", "/api/items/"),
+                             ("GET", "/api/items/abc"), ("PUT", "/api/items/abc"), ("DELETE", "/api/items/abc"),
+                             ("HEAD", "/api/items/abc/more")):
+            with self.subTest(f"{method} {path}"):
+                self.assertEqual(self.route(path, method).scopes, [], "an ID token, no scopes")
+        for method, path in (("GET", "/"), ("GET", "/docs"), ("GET", "/docs/"), ("GET", "/docs/index.css"),
+                             ("GET", "/redoc"), ("GET", "/redoc/redoc.standalone.js"), ("GET", "/openapi.json"),
+                             ("GET", "/openapi.yaml"), ("GET", "/api/health"), ("GET", "/api/health/"),
+                             ("GET", "/api/aws-info"), ("GET", "/api"), ("GET", "/api/itemsx"),
+                             ("OPTIONS", "/api/items"), ("OPTIONS", "/api/items/abc"), ("GET", "/favicon.ico")):
+            with self.subTest(f"{method} {path}"):
+                self.assertIsNone(self.route(path, method).scopes, "public")
+
+    def test_token_mode_guards_nothing_and_keeps_the_secret(self) -> None:
+        config = cognito_config(AuthMode="Token")
+        self.assertIsNone(config.authorizer)
+        self.assertEqual([r for r in config.routes if r.scopes is not None], [])
+        self.assertEqual(list(config.secrets_), ["ApiTokenSecret"])
+        self.assertEqual(list(self.config.secrets_), [], "no token secret in Cognito mode")
+
+    def test_the_authorizer_names_the_pool_and_its_app_client(self) -> None:
+        authorizer = self.config.authorizer
+        self.assertEqual(len(authorizer.provider_arns), 1)
+        self.assertRegex(authorizer.provider_arns[0], r"^arn:aws:cognito-idp:[a-z0-9-]+:\d{12}:userpool/")
+        existing = "arn:aws:cognito-idp:eu-central-1:123456789012:userpool/eu-central-1_Abc123"
+        config = cognito_config(ExistingUserPoolArn=existing, ExistingUserPoolClientId="client0123")
+        self.assertEqual((config.authorizer.provider_arns, config.authorizer.client_ids), ([existing], ["client0123"]))
+
+    def test_a_valid_id_token_is_accepted_with_or_without_the_bearer_scheme(self) -> None:
+        token = self.id_token()
+        for header in (f"Bearer {token}", f"bearer {token}", token):
+            with self.subTest(header[:8]):
+                claims, refused = self.stage.authorize(self.items, header)
+                self.assertIsNone(refused)
+                self.assertEqual(claims["sub"], "user-a")
+
+    def test_refused_tokens(self) -> None:
+        now = int(time.time())
+        other = "s" * 26
+        cases = {
+            "no header": (None, "Unauthorized"),
+            "empty": ("Bearer ", "Unauthorized"),
+            "not a JWT": ("Bearer abc", "Unauthorized"),
+            "expired": (self.id_token(exp=now - 10, iat=now - 3600), "The incoming token has expired"),
+            "another issuer": (self.id_token(iss="https://cognito-idp.eu-west-1.amazonaws.com/x"), "Unauthorized"),
+            "another app client": (self.id_token(aud=other), "Unauthorized"),
+            "an access token": (self.issuer.mint({"sub": "user-a", "iss": self.issuer.url, "client_id": self.client,
+                                                  "token_use": "access", "scope": "aws.cognito.signin.user.admin"}),
+                                "Unauthorized"),
+            "no token_use": (self.issuer.mint({"sub": "user-a", "iss": self.issuer.url, "aud": self.client}),
+                             "Unauthorized"),
+            "alg none": (self.issuer.mint({"sub": "a", "iss": self.issuer.url, "aud": self.client, "token_use": "id"},
+                                          alg="none"), "Unauthorized"),
+            "HS256 with the public key": (self.issuer.mint({"sub": "a", "iss": self.issuer.url, "aud": self.client,
+                                                            "token_use": "id"}, alg="HS256-public-key"),
+                                          "Unauthorized"),
+            "an unpublished key": (self.issuer.mint({"sub": "a", "iss": self.issuer.url, "aud": self.client,
+                                                     "token_use": "id"}, kid="rsa-unpublished"), "Unauthorized"),
+        }
+        head, payload, signature = self.id_token().split(".")
+        forged = base64.urlsafe_b64encode(json.dumps({"sub": "user-b", "iss": self.issuer.url, "aud": self.client,
+                                                      "token_use": "id", "exp": now + 600}).encode()).rstrip(b"=")
+        cases["a tampered payload"] = (f"{head}.{forged.decode()}.{signature}", "Unauthorized")
+        for name, (header, message) in cases.items():
+            with self.subTest(name):
+                self.assertEqual(self.stage.authorize(self.items, header), (None, message))
+
+    def test_the_claims_reach_the_function_as_api_gateway_puts_them(self) -> None:
+        claims, _ = self.stage.authorize(self.items, f"Bearer {self.id_token(**{'cognito:groups': ['a', 'b'], 'email_verified': True, 'auth_time': 1513492092})}")
+        context = stage.request_context(self.stage, "/prod/api/items", "GET", "127.0.0.1:3000")
+        request = stage.Request("GET", "/api/items", "", [("Authorization", "Bearer x")], b"", "127.0.0.1")
+        event = self.stage.event(request, self.items, {}, context, claims)
+        given = event["requestContext"]["authorizer"]["claims"]
+        self.assertTrue(all(isinstance(v, str) for v in given.values()), given)
+        self.assertEqual((given["sub"], given["token_use"], given["aud"]), ("user-a", "id", self.client))
+        self.assertEqual(given["cognito:groups"], "[a b]")
+        self.assertEqual((given["email_verified"], given["auth_time"]), ("true", "1513492092"))
+        self.assertRegex(given["exp"], r"^[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} UTC \d{4}$")
+        self.assertEqual(time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(claims["exp"])), given["exp"])
+        public = self.stage.event(request, self.route("/api/health", "GET"), {}, context)
+        self.assertNotIn("authorizer", public["requestContext"])
+
+    def test_unauthorized_is_a_problem_with_a_bearer_challenge(self) -> None:
+        context = stage.request_context(self.stage, "/prod/api/items", "GET", "127.0.0.1:3000")
+        answer = self.stage.gateway("UNAUTHORIZED", context, "Unauthorized")
+        headers = dict(answer.headers)
+        self.assertEqual((answer.status, headers["Content-Type"]), (401, "application/problem+json"))
+        self.assertEqual(headers["WWW-Authenticate"], 'Bearer realm="items-api", error="invalid_token"')
+        problem = json.loads(answer.body)
+        self.assertEqual((problem["status"], problem["title"]), (401, "Unauthorized"))
+        jsonschema.validate(problem, schema("Problem"))
+        denied = dict(self.stage.gateway("ACCESS_DENIED", context, "Forbidden").headers)
+        self.assertEqual(denied["WWW-Authenticate"], 'Bearer realm="items-api", error="insufficient_scope"')
+
+
+class CognitoStageTest(unittest.TestCase):
+    """AuthMode=Cognito end to end through the stage, with a function that echoes its
+    event (tests/stage/fault_function.py): what reaches the function, and what not."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.stage = StageProcess("--binary", str(FAULT), "--parameter", "AuthMode=Cognito",
+                                 "--parameter", "ThrottlingRateLimit=1000", "--parameter", "ThrottlingBurstLimit=1000")
+        lines = dict(line.split(": ", 1) for line in cls.stage.output().splitlines() if ": " in line)
+        cls.issuer, cls.client = lines["issuer"], lines["client"]
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.stage.close()
+
+    def mint(self, claims: dict) -> str:
+        answer = urllib.request.urlopen(urllib.request.Request(
+            f"{self.issuer}/mint", data=json.dumps({"claims": claims}).encode(), method="POST"), timeout=10)
+        return json.loads(answer.read())["token"]
+
+    def test_it_prints_the_issuer_and_the_app_client_instead_of_a_token(self) -> None:
+        output = self.stage.output()
+        self.assertNotIn("token: ", output)
+        self.assertRegex(self.issuer, r"^http://127\.0\.0\.1:\d+$")
+        self.assertRegex(self.client, r"^[a-z0-9]{26}$")
+
+    def test_no_token_is_the_gateways_401_and_the_function_never_sees_it(self) -> None:
+        for method, path in (("GET", "/prod/api/items"), ("POST", "/prod/api/items"), ("DELETE", "/prod/api/items/x")):
+            with self.subTest(f"{method} {path}"):
+                status, headers, body = request(self.port(), method, path)
+                self.assertEqual((status, headers["Content-Type"]), (401, "application/problem+json"), body)
+                self.assertEqual(headers["WWW-Authenticate"], 'Bearer realm="items-api", error="invalid_token"')
+                problem = json.loads(body)
+                self.assertEqual(problem["detail"], "API Gateway answered UNAUTHORIZED.")
+                self.assertNotIn("requestContext", problem)
+
+    def test_a_refused_token_is_a_401(self) -> None:
+        for name, token in (("another app client", self.mint({"sub": "a", "iss": self.issuer, "aud": "x" * 26,
+                                                                "token_use": "id"})),
+                            ("garbage", "not-a-jwt")):
+            with self.subTest(name):
+                status, headers, _ = request(self.port(), "GET", "/prod/api/items",
+                                             headers={"Authorization": f"Bearer {token}"})
+                self.assertEqual(status, 401)
+                self.assertIn("invalid_token", headers["WWW-Authenticate"])
+
+    def test_a_valid_id_token_reaches_the_function_with_its_claims(self) -> None:
+        token = self.mint({"sub": "user-a", "iss": self.issuer, "aud": self.client, "token_use": "id",
+                           "cognito:groups": ["admins"]})
+        status, _, body = request(self.port(), "GET", "/prod/api/items/abc",
+                                  headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual(status, 200, body)
+        event = json.loads(body)
+        self.assertEqual(event["resource"], "/api/items/{proxy+}")
+        claims = event["requestContext"]["authorizer"]["claims"]
+        self.assertEqual((claims["sub"], claims["cognito:groups"]), ("user-a", "[admins]"))
+
+    def test_public_routes_and_preflight_need_no_token(self) -> None:
+        self.assertEqual(request(self.port(), "GET", "/prod/api/health")[0], 200)
+        status, _, body = request(self.port(), "OPTIONS", "/prod/api/items", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+        self.assertEqual(status, 200, body)
+        event = json.loads(body)
+        self.assertEqual((event["httpMethod"], event["resource"]), ("OPTIONS", "/api/items"))
+        self.assertNotIn("authorizer", event["requestContext"])
+        status, _, body = request(self.port(), "GET", "/prod/echo")
+        self.assertEqual(status, 200, body)
+
+    def port(self) -> int:
+        return self.stage.port
+
+
+class DeployedFunctionGatewayModeChecks:
+    """The service itself in AUTH_MODE=gateway behind the stage's Cognito authorizer:
+    the arm64 package (or STAGE_TEST_BINARY). NOT RUN YET: it needs the service's
+    gateway mode (issue 23), which the package does not have until that change lands.
+    To run it, turn it into a test case:
+
+        class DeployedFunctionGatewayModeTest(DeployedFunctionGatewayModeChecks, unittest.TestCase):
+            pass
+    """
+
+    stage: StageProcess
+    issuer: str
+    client: str
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        binary = os.environ.get("STAGE_TEST_BINARY")
+        cls.stage = StageProcess(*(["--binary", binary] if binary else []), "--parameter", "AuthMode=Cognito")
+        lines = dict(line.split(": ", 1) for line in cls.stage.output().splitlines() if ": " in line)
+        cls.issuer, cls.client = lines["issuer"], lines["client"]
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.stage.close()
+
+    def bearer(self, sub: str) -> dict[str, str]:
+        answer = urllib.request.urlopen(urllib.request.Request(
+            f"{self.issuer}/mint", data=json.dumps({"claims": {
+                "sub": sub, "iss": self.issuer, "aud": self.client, "token_use": "id"}}).encode(), method="POST"),
+            timeout=10)
+        return {"Authorization": f"Bearer {json.loads(answer.read())['token']}", "Content-Type": "application/json"}
+
+    def test_each_user_sees_only_their_own_items(self) -> None:
+        port = self.stage.port
+        alice, bob = self.bearer("user-alice"), self.bearer("user-bob")
+        status, headers, body = request(port, "POST", "/prod/api/items", json.dumps({"name": "alice's"}).encode(), alice)
+        self.assertEqual(status, 201, body)
+        location = headers["Location"]
+        self.assertEqual(request(port, "GET", location, headers=alice)[0], 200)
+        self.assertEqual(request(port, "GET", location, headers=bob)[0], 404)
+        self.assertEqual(request(port, "DELETE", location, headers=bob)[0], 404)
+        listed = json.loads(request(port, "GET", "/prod/api/items", headers=bob)[2])
+        self.assertNotIn("alice's", json.dumps(listed))
+        self.assertEqual(request(port, "GET", location, headers=alice)[0], 200, "bob's delete changed nothing")
+
+    def test_without_a_token_the_gateway_answers_and_public_routes_stay_open(self) -> None:
+        port = self.stage.port
+        status, headers, _ = request(port, "GET", "/prod/api/items")
+        self.assertEqual((status, headers["WWW-Authenticate"]), (401, 'Bearer realm="items-api", error="invalid_token"'))
+        self.assertEqual(request(port, "GET", "/prod/api/health")[0], 200)
+        self.assertEqual(request(port, "GET", "/prod/openapi.json")[0], 200)
+        self.assertEqual(request(port, "GET", "/prod/docs/")[0], 200)
+
+
 class StageProcess:
     """The stage as `make stage` runs it, in a process of its own."""
 
@@ -164,7 +422,8 @@ class StageProcess:
             [sys.executable, str(ROOT / "tests" / "tools" / "stage.py"), "--port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 180
-        while "token: " not in self.output():
+        # The last line it prints: the token, or the app client with a Cognito authorizer.
+        while "token: " not in self.output() and "\nclient: " not in self.output():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise AssertionError(f"the stage did not start:\n{self.output()[-3000:]}")

@@ -6,8 +6,10 @@ stores emulated: the package AWS receives, behind API Gateway as template.yaml
 configures it.
 
 - **The front** reads template.yaml: the REST API's stage name, the function's `Api`
-  events (`ANY /` and `ANY /{proxy+}`), `BinaryMediaTypes`, the stage's throttling
-  (`MethodSettings`), `GatewayResponses`; it serves `http://127.0.0.1:PORT/<stage>/…`,
+  events (its resources and methods, the most specific one picked as API Gateway
+  does), the API's DefinitionBody (which methods an authorizer guards),
+  `BinaryMediaTypes`, the stage's throttling (`MethodSettings`), `GatewayResponses`;
+  it serves `http://127.0.0.1:PORT/<stage>/…`,
   turns each request into the REST v1 proxy event API Gateway sends and the function's
   answer back into HTTP as API Gateway does (`headers` and `multiValueHeaders` merged,
   a base64 body decoded only when the request's first `Accept` type is a binary media
@@ -28,18 +30,33 @@ configures it.
   environment, as one Lambda instance: concurrent requests queue (Lambda would start
   more instances). It is started on the first request and again after it exits, fails
   or overruns its timeout, as Lambda replaces a failed environment.
+- **The Cognito authorizer** (a template whose API's DefinitionBody guards methods with a
+  `cognito_user_pools` security scheme, template.yaml's `AuthMode=Cognito`): an OpenID
+  Connect issuer on 127.0.0.1 stands in for the user pool (tests/tools/oidc_issuer.py,
+  started by the stage, or `--issuer`), and the stage checks the `Authorization` header
+  of each guarded method as API Gateway does: the JWT's signature with the issuer's
+  keys, `iss`, `exp`; an ID token (`token_use` `id`, `aud` one of the pool's app clients)
+  where the method names no scopes, else an access token (`token_use` `access`,
+  `client_id` one of the app clients, one of the scopes). A missing or refused token is
+  the template's UNAUTHORIZED gateway response; an accepted one's claims reach the
+  function where API Gateway puts them (`requestContext.authorizer.claims`, every value
+  a string). Public methods (no `security`) are not checked.
 - **The stores** are the template's DynamoDB tables and Secrets Manager secrets, made
   from their definitions on moto behind TLS with a test CA made per run
   (tests/tools/aws_emulator.py); a secret's value is generated as its
   `GenerateSecretString` says, or given (`--token`, STAGE_TOKEN).
 
-Once the stage answers it prints `stage: URL` and `token: TOKEN`; it stops on Ctrl-C
+Resources whose `Condition` is false for the parameters given are not made.
+
+Once the stage answers it prints `stage: URL` and `token: TOKEN` (with a secret), or
+`issuer: URL` and `client: ID` (with the Cognito authorizer: POST {"claims": {...}} to
+`issuer/mint` for a token, oidc_issuer.py); it stops on Ctrl-C
 or SIGTERM and stops every process it started. Only 127.0.0.1 is used.
 
 What it does not emulate: TLS on the front (plain HTTP on 127.0.0.1; the function is
 told `X-Forwarded-Proto: http` so the links it makes work here), more than one
-execution environment, CloudFront headers, authorizers, usage plans, WAF, stage
-variables, caching, access logs and X-Ray.
+execution environment, CloudFront headers, Lambda authorizers, IAM authorization,
+authorizer caching, usage plans, WAF, stage variables, caching, access logs and X-Ray.
 """
 
 from __future__ import annotations
@@ -218,10 +235,17 @@ class Resolver:
             raise StageError(f"the template has no parameter {', '.join(sorted(unknown))}")
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
-        self.conditions = {name: self.value(cond) for name, cond in (template.get("Conditions") or {}).items()}
+        # Evaluated when first asked: a condition may name another (!Condition).
+        self.conditions: dict[str, bool] = {}
 
     def condition(self, name: str) -> bool:
-        return bool(self.conditions[name])
+        if name not in self.conditions:
+            try:
+                definition = (self.template.get("Conditions") or {})[name]
+            except KeyError:
+                raise StageError(f"the template has no condition {name}") from None
+            self.conditions[name] = bool(self.value(definition))
+        return self.conditions[name]
 
     def value(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -253,6 +277,12 @@ class Resolver:
                     values[m.group(1)] if m.group(1) in values else self.sub_name(m.group(1))), text)
             if key == "Fn::GetAtt":
                 return self.get_att(*self.value(arg))
+            if key == "Fn::Select":
+                index, values = self.value(arg[0]), self.value(arg[1])
+                return values[int(index)]
+            if key == "Fn::Split":
+                separator, text = arg
+                return str(self.value(text)).split(separator)
             if key == "Fn::Join":
                 separator, parts = arg
                 return separator.join(str(p) for p in self.value(parts))
@@ -351,6 +381,17 @@ class Route:
     method: str  # "ANY" or one method
     pattern: re.Pattern
     names: list[str]
+    # The Cognito authorizer's scopes for this method ([]: an ID token), None: public.
+    scopes: list[str] | None = None
+
+
+@dataclass
+class CognitoAuthorizer:
+    """A `cognito_user_pools` security scheme: the pools (their ARNs) and the app
+    clients whose tokens it accepts."""
+    scheme: str
+    provider_arns: list[str]
+    client_ids: list[str]
 
 
 @dataclass
@@ -370,6 +411,7 @@ class StageConfig:
     tables: dict[str, dict]  # logical → resolved properties
     secrets_: dict[str, dict]
     resolver: Resolver = field(repr=False)
+    authorizer: CognitoAuthorizer | None = None
 
 
 def route_for(path: str, method: str) -> Route:
@@ -398,7 +440,10 @@ def read_stage(template: dict, resolver: Resolver) -> StageConfig:
         raise StageError(f"the stage serves a template with one AWS::Serverless::Api; this one has {len(apis)}")
     api_name = apis[0]
     # Physical ids first: the environment refers to them.
-    tables, secrets_found = {}, {}
+    tables, secrets_found, clients = {}, {}, []
+    # What CloudFormation would not make for these parameters.
+    resources = {name: r for name, r in resources.items()
+                 if "Condition" not in r or resolver.condition(r["Condition"])}
     for name, resource in resources.items():
         kind = resource.get("Type")
         if kind == "AWS::DynamoDB::Table":
@@ -420,6 +465,17 @@ def read_stage(template: dict, resolver: Resolver) -> StageConfig:
                 physical_name(resolver.stack, name)
             resolver.physical[name] = function
             resolver.attributes[(name, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"
+            if props.get("AutoPublishAlias"):  # SAM's `!Ref Function.Alias`
+                resolver.physical[f"{name}.Alias"] = \
+                    f"{resolver.attributes[(name, 'Arn')]}:{resolver.value(props['AutoPublishAlias'])}"
+        elif kind == "AWS::Cognito::UserPool":
+            pool = f"{REGION}_{secrets.token_hex(5)}"
+            resolver.physical[name] = pool
+            resolver.attributes[(name, "Arn")] = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool}"
+        elif kind == "AWS::Cognito::UserPoolClient":
+            client = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(26))
+            resolver.physical[name] = client
+            clients.append(client)
         else:
             resolver.physical.setdefault(name, physical_name(resolver.stack, name))
     functions = []
@@ -430,13 +486,20 @@ def read_stage(template: dict, resolver: Resolver) -> StageConfig:
         routes = [route_for(e["Properties"]["Path"], e["Properties"]["Method"])
                   for e in events.values() if e.get("Type") == "Api"
                   and e["Properties"].get("RestApiId") == {"Ref": api_name}]
+        if any((e.get("Properties") or {}).get("Auth") for e in events.values()):
+            raise StageError(f"{name}: the stage reads authorization from {api_name}'s DefinitionBody, "
+                             "not from SAM's Auth")
         if routes:
             functions.append((name, resource, routes))
     if len(functions) != 1:
         raise StageError(f"the stage serves one function behind {api_name}; the template routes to {len(functions)}")
     function_logical, function, routes = functions[0]
     props = {**globals_function, **(function.get("Properties") or {})}
+    if (resources[api_name].get("Properties") or {}).get("Auth"):
+        raise StageError(f"{api_name}: the stage reads authorization from the DefinitionBody, not from SAM's Auth")
     api = resolver.value(resources[api_name].get("Properties") or {})
+    clients += [str(resolver.parameters[p]) for p in ("ExistingUserPoolClientId",) if resolver.parameters.get(p)]
+    authorizer = guard_routes(api.get("DefinitionBody") or {}, routes, clients)
     throttling = []
     for setting in api.get("MethodSettings") or []:
         if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
@@ -460,7 +523,38 @@ def read_stage(template: dict, resolver: Resolver) -> StageConfig:
         tables=tables,
         secrets_=secrets_found,
         resolver=resolver,
+        authorizer=authorizer,
     )
+
+
+def guard_routes(body: dict, routes: list[Route], client_ids: list[str]) -> CognitoAuthorizer | None:
+    """Marks each route that the API's DefinitionBody guards with a Cognito user pool
+    authorizer (its `security`), and returns that authorizer. A method's own entry wins
+    over `x-amazon-apigateway-any-method`, as in API Gateway."""
+    schemes = (body.get("components") or {}).get("securitySchemes") or body.get("securityDefinitions") or {}
+    paths = body.get("paths") or {}
+    found: CognitoAuthorizer | None = None
+    for route in routes:
+        methods = paths.get(route.resource) or {}
+        key = "x-amazon-apigateway-any-method" if route.method == "ANY" else route.method.lower()
+        if paths and key not in methods:
+            raise StageError(f"{route.method} {route.resource}: an event the DefinitionBody has no method for")
+        security = (methods.get(key) or {}).get("security") or []
+        if not security:
+            continue
+        if len(security) != 1 or len(security[0]) != 1:
+            raise StageError(f"{route.method} {route.resource}: the stage emulates one authorizer a method")
+        (scheme_name, scopes), = security[0].items()
+        scheme = schemes.get(scheme_name) or {}
+        config = scheme.get("x-amazon-apigateway-authorizer") or {}
+        if config.get("type") != "cognito_user_pools":
+            raise StageError(f"{route.method} {route.resource}: security scheme {scheme_name} is not a Cognito "
+                             "user pool authorizer (the stage emulates no other)")
+        if found is not None and found.scheme != scheme_name:
+            raise StageError("the stage emulates one Cognito authorizer an API")
+        found = CognitoAuthorizer(scheme_name, list(config.get("providerARNs") or []), client_ids)
+        route.scopes = list(scopes or [])
+    return found
 
 
 # --- throttling ---------------------------------------------------------------------------
@@ -516,8 +610,11 @@ class Stage:
     """The REST API stage: requests in, REST v1 events to the function, answers out."""
 
     def __init__(self, config: StageConfig, environment: ExecutionEnvironment,
-                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S) -> None:
+                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, issuer: str | None = None) -> None:
         self.config = config
+        # The OpenID Connect issuer standing in for the authorizer's user pool.
+        self.issuer = issuer
+        self.keys: Any = None  # jwt.PyJWKClient, made on the first guarded request
         self.function = environment
         self.integration_timeout_s = integration_timeout_s
         self.buckets = [(path, method, TokenBucket(rate, burst))
@@ -546,17 +643,25 @@ class Stage:
     # The request: what API Gateway would send the function.
 
     def match(self, path: str, method: str) -> tuple[Route, dict[str, str]] | None:
+        """The route API Gateway picks: walking the resource tree, a literal segment
+        before a {variable} before a {greedy+} one; on that resource a method of its own
+        before ANY. One trailing slash is ignored for a resource's own path (/api/items/
+        is /api/items), as API Gateway's resource paths have none."""
         decoded = urllib.parse.unquote(path)
+        candidates = [decoded] + ([decoded[:-1]] if len(decoded) > 1 and decoded.endswith("/") else [])
         best = None
         for route in self.config.routes:
             if route.method not in ("ANY", method):
                 continue
-            found = route.pattern.match(decoded)
-            if found:
-                # A literal resource wins over a greedy one, as API Gateway matches.
-                rank = 0 if "{" not in route.resource else 1
-                if best is None or rank < best[0]:
-                    best = (rank, route, dict(zip(route.names, found.groups())))
+            for candidate in candidates:
+                found = route.pattern.match(candidate)
+                if found:
+                    segments = [s for s in route.resource.split("/") if s]
+                    rank = (tuple(2 if s.endswith("+}") else 1 if s.startswith("{") else 0 for s in segments),
+                            route.method == "ANY")
+                    if best is None or rank < best[0]:
+                        best = (rank, route, dict(zip(route.names, found.groups())))
+                    break
         return (best[1], best[2]) if best else None
 
     def refill(self) -> None:
@@ -574,7 +679,49 @@ class Stage:
                     chosen = (specific, bucket)
         return chosen is not None and not chosen[1].take()
 
-    def event(self, request: "Request", route: Route, parameters: dict[str, str], context: dict) -> dict:
+    # The Cognito authorizer.
+
+    def authorize(self, route: Route, authorization: str | None) -> tuple[dict[str, Any] | None, str | None]:
+        """What API Gateway's Cognito user pool authorizer decides for a guarded method:
+        the token's claims, or the message of its UNAUTHORIZED answer.
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-integrate-with-cognito.html
+        https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html"""
+        import jwt
+
+        if self.issuer is None or self.config.authorizer is None:
+            raise StageError("a guarded method needs the authorizer's issuer")
+        token = (authorization or "").strip()
+        # The header's value is the token, with or without the Bearer scheme.
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        if not token:
+            return None, "Unauthorized"
+        if self.keys is None:
+            with urllib.request.urlopen(f"{self.issuer}/.well-known/openid-configuration", timeout=10) as answer:
+                self.keys = jwt.PyJWKClient(json.loads(answer.read())["jwks_uri"], cache_keys=True)
+        try:
+            key = self.keys.get_signing_key_from_jwt(token)
+            # User pools sign with RS256 only.
+            claims = jwt.decode(token, key.key, algorithms=["RS256"], issuer=self.issuer,
+                                options={"require": ["exp", "iss", "token_use"], "verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            return None, "The incoming token has expired"
+        except (jwt.PyJWTError, ValueError):
+            return None, "Unauthorized"
+        clients = self.config.authorizer.client_ids
+        if route.scopes:
+            # Scopes on the method: an access token of an app client, with one of them.
+            granted = str(claims.get("scope") or "").split()
+            if (claims.get("token_use") != "access" or claims.get("client_id") not in clients
+                    or not set(granted) & set(route.scopes)):
+                return None, "Unauthorized"
+        elif claims.get("token_use") != "id" or claims.get("aud") not in clients:
+            # No scopes: an ID token, issued to one of the pool's app clients.
+            return None, "Unauthorized"
+        return claims, None
+
+    def event(self, request: "Request", route: Route, parameters: dict[str, str], context: dict,
+              claims: dict[str, Any] | None = None) -> dict:
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in request.headers:
@@ -629,6 +776,7 @@ class Stage:
                 "domainName": context["domainName"],
                 "deploymentId": context["deploymentId"],
                 "apiId": API_ID,
+                **({"authorizer": {"claims": rest_claims(claims)}} if claims is not None else {}),
             },
             "body": body_text,
             "isBase64Encoded": bool(body_text is not None and binary),
@@ -731,6 +879,25 @@ class Stage:
         if not any(n.lower() == "content-type" for n, _ in headers):
             headers.append(("Content-Type", "application/json"))
         return Answer(status, headers, data)
+
+
+def rest_claims(claims: dict[str, Any]) -> dict[str, str]:
+    """The token's claims as a REST API's Cognito authorizer hands them on: every value
+    a string; `exp` and `iat` as dates (`Sun Dec 17 07:28:12 UTC 2017`), other numbers
+    as digits, booleans as `true`/`false`, a list such as `cognito:groups` as `[a b]`."""
+    def text(name: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if name in ("exp", "iat") and isinstance(value, (int, float)):
+            return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(value))
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, list):
+            return "[" + " ".join(text(name, v) for v in value) + "]"
+        if isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"))
+        return str(value)
+    return {name: text(name, value) for name, value in claims.items()}
 
 
 @dataclass
@@ -871,6 +1038,11 @@ def make_handler(stage: Stage):
                 return self.send(stage.gateway("THROTTLED", context, "Too Many Requests"), head_only)
             if body is None:
                 return self.send(stage.gateway("REQUEST_TOO_LARGE", context, "Request Too Long"), head_only)
+            claims = None
+            if route.scopes is not None:
+                claims, refused = stage.authorize(route, self.headers.get("Authorization"))
+                if refused is not None:
+                    return self.send(stage.gateway("UNAUTHORIZED", context, refused), head_only)
             # What API Gateway sets itself: the client's address appended to any
             # X-Forwarded-For, the port and protocol it was reached on (this front speaks
             # HTTP), and the request's trace header.
@@ -885,7 +1057,7 @@ def make_handler(stage: Stage):
                 ("X-Amzn-Trace-Id", context["xrayTraceId"]),
             ]
             request = Request(method, path, query, headers, body, self.client_address[0])
-            event = json.dumps(stage.event(request, route, parameters, context)).encode()
+            event = json.dumps(stage.event(request, route, parameters, context, claims)).encode()
             if len(event) > MAX_INVOKE_PAYLOAD:
                 sys.stderr.write(f"stage: {context['requestId']}: the event is over Lambda's 6 MB\n")
                 return self.send(stage.gateway("DEFAULT_5XX", context, "Internal server error", status=502),
@@ -1008,8 +1180,12 @@ class LocalStage:
     def __init__(self, *, template: Path = TEMPLATE, package: Path = PACKAGE, binary: Path | None = None,
                  port: int = 0, overrides: dict[str, str] | None = None, token: str | None = None,
                  function_env: dict[str, str] | None = None, function_log=None,
-                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, stack: str = "items-api-stage") -> None:
+                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, stack: str = "items-api-stage",
+                 issuer: str | None = None) -> None:
         self.template, self.package, self.binary = template, package, binary
+        # The user pool's stand-in: given, or started here when the API has a Cognito
+        # authorizer (self.own_issuer).
+        self.issuer, self.own_issuer = issuer, None
         self.port, self.token = port, token
         self.overrides = overrides or {}
         self.function_env = function_env or {}
@@ -1057,10 +1233,15 @@ class LocalStage:
         self.token = create_stores(config, self.moto, self.token)
         env = function_environment(config, self.moto, task_root, self.function_env)
         self.config = config
+        if config.authorizer is not None and self.issuer is None:
+            from oidc_issuer import Issuer
+            self.own_issuer = Issuer().__enter__()
+            self.issuer = self.own_issuer.url
         self.environment = ExecutionEnvironment(
             command, env, task_root, timeout_s=config.timeout_s, output=self.function_log,
             function_arn=config.resolver.attributes[(config.function_logical, "Arn")] + ":live")
-        stage = Stage(config, self.environment, self.integration_timeout_s)
+        stage = Stage(config, self.environment, self.integration_timeout_s,
+                      issuer=self.issuer if config.authorizer is not None else None)
         self.stage = stage
         self.server.RequestHandlerClass = make_handler(stage)
         self.port = self.server.server_address[1]
@@ -1084,6 +1265,9 @@ class LocalStage:
         if self.moto is not None:
             self.moto.close()
             self.moto = None
+        if self.own_issuer is not None:
+            self.own_issuer.__exit__(None, None, None)
+            self.own_issuer = None
         self.tmp.cleanup()
 
 
@@ -1104,8 +1288,9 @@ def wait_answering(url: str, timeout: float = 120.0) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Environment: STAGE_PORT, STAGE_BINARY, STAGE_TOKEN, STAGE_INTEGRATION_TIMEOUT_S "
-               "(the options' defaults), STAGE_ACCESS_LOG=1 (log each request).")
+        epilog="Environment: STAGE_PORT, STAGE_BINARY, STAGE_TOKEN, STAGE_ISSUER, STAGE_INTEGRATION_TIMEOUT_S "
+               "(the options' defaults), STAGE_AUTH_MODE (the template's AuthMode, as --parameter AuthMode=...), "
+               "STAGE_ACCESS_LOG=1 (log each request).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("STAGE_PORT", "3000")),
                         help="port on 127.0.0.1 (STAGE_PORT, default 3000; 0 for any free port)")
     parser.add_argument("--template", type=Path, default=TEMPLATE)
@@ -1119,6 +1304,10 @@ def main() -> int:
                         help="an extra variable for the function, as sam local --env-vars (repeatable)")
     parser.add_argument("--token", default=os.environ.get("STAGE_TOKEN") or None,
                         help="the token's value in Secrets Manager (STAGE_TOKEN; default: generated)")
+    parser.add_argument("--issuer", default=os.environ.get("STAGE_ISSUER") or None,
+                        help="the OpenID Connect issuer standing in for the Cognito user pool, with "
+                             "--parameter AuthMode=Cognito (STAGE_ISSUER; default: tests/tools/oidc_issuer.py, "
+                             "started here)")
     parser.add_argument("--integration-timeout", type=float,
                         default=float(os.environ.get("STAGE_INTEGRATION_TIMEOUT_S", INTEGRATION_TIMEOUT_S)),
                         help="seconds API Gateway waits for the function (STAGE_INTEGRATION_TIMEOUT_S, "
@@ -1126,6 +1315,8 @@ def main() -> int:
     parser.add_argument("--function-log", type=Path, help="the function's output (default: this terminal)")
     args = parser.parse_args()
     overrides = dict(p.split("=", 1) for p in args.parameter)
+    if os.environ.get("STAGE_AUTH_MODE"):  # make stage STAGE_AUTH_MODE=Cognito
+        overrides.setdefault("AuthMode", os.environ["STAGE_AUTH_MODE"])
     extra_env = dict(p.split("=", 1) for p in args.env)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1134,14 +1325,18 @@ def main() -> int:
     try:
         with LocalStage(template=args.template, package=args.package, binary=args.binary, port=args.port,
                         overrides=overrides, token=args.token, function_env=extra_env, function_log=log,
-                        integration_timeout_s=args.integration_timeout) as stage:
+                        integration_timeout_s=args.integration_timeout, issuer=args.issuer) as stage:
             what = f"{args.binary}" if args.binary else f"the arm64 bootstrap of {args.package.name}"
             print(f"== stage: {what} behind stage {stage.config.stage} of {args.template.name}; "
                   "one execution environment (requests queue)", flush=True)
             wait_answering(f"{stage.url}/api/health")
             stage.stage.refill()
             print(f"stage: {stage.url}", flush=True)
-            print(f"token: {stage.token}", flush=True)
+            if stage.config.authorizer is not None:
+                print(f"issuer: {stage.issuer}", flush=True)
+                print(f"client: {' '.join(stage.config.authorizer.client_ids)}", flush=True)
+            else:
+                print(f"token: {stage.token}", flush=True)
             while not stopping.wait(0.5):
                 pass
             print("== stage: stopping", flush=True)

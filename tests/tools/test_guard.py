@@ -34,6 +34,18 @@ BREAKS = {
     "customer_managed_keys_are_usable_by_the_function": [
         ("                  - kms:Decrypt\n", ""),
     ],
+    "protected_user_pools_are_retained": [
+        ("    Condition: CreateUserPool\n    DeletionPolicy: Retain\n", "    Condition: CreateUserPool\n"),
+        ("    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n    Properties:\n      UserPoolName:",
+         "    DeletionPolicy: Retain\n    Properties:\n      UserPoolName:"),
+    ],
+    "password_sign_in_clients_have_no_secret": [
+        ("      GenerateSecret: false\n", "      GenerateSecret: true\n"),
+    ],
+    "gateway_response_headers_are_static_values": [
+        ("""              WWW-Authenticate: "'Bearer realm=\\"items-api\\", error=\\"invalid_token\\"'"\n""",
+         """              WWW-Authenticate: 'Bearer realm="items-api", error="invalid_token"'\n"""),
+    ],
 }
 
 

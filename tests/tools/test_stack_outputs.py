@@ -45,6 +45,13 @@ class StackTest(unittest.TestCase):
         }
         session.client("cloudformation", endpoint_url=cls.moto.base_url).create_stack(
             StackName="items-api-test", TemplateBody=json.dumps(template))
+        cognito = {
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": {"ApiUrl": {"Value": cls.service.base_url}, "UserPoolId": {"Value": "eu-west-1_Abc123"},
+                        "UserPoolClientId": {"Value": "client0123"}},
+        }
+        session.client("cloudformation", endpoint_url=cls.moto.base_url).create_stack(
+            StackName="items-api-cognito", TemplateBody=json.dumps(cognito))
 
     @classmethod
     def tearDownClass(cls):
@@ -59,6 +66,12 @@ class StackTest(unittest.TestCase):
         done = self.outputs("items-api-test")
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout.splitlines(), [self.service.base_url, TOKEN])
+
+    def test_a_cognito_stack_is_a_clear_error_not_a_missing_output(self):
+        done = self.outputs("items-api-cognito")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("stack items-api-cognito is in Cognito mode (user pool eu-west-1_Abc123)", done.stderr)
+        self.assertIn("docs/users.md", done.stderr)
 
     def test_a_missing_stack_is_a_clear_error(self):
         done = self.outputs("no-such-stack")
