@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: partition-limits-self-test image image-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
+.PHONY: contract-users partition-limits-self-test image image-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +54,7 @@ redoc-bundle: ## Fetch ReDoc's standalone bundle (npm redoc 2.5.4) into target/r
 	cd target/redoc && npm pack --silent redoc@2.5.4 > /dev/null && tar -xzf redoc-2.5.4.tgz --strip-components=2 package/bundles/redoc.standalone.js && rm redoc-2.5.4.tgz
 	@echo "redoc-bundle: REDOC_BUNDLE_PATH=target/redoc/redoc.standalone.js cargo run"
 
-test: setup tools-self-test fmt lint unit readme figures template guard checkov workflow-lint contract-diff contract-diff-self-test contract contract-lambda contract-self-test clients package image-test stage-test contract-stage clients-stage ## Everything CI checks
+test: setup tools-self-test partition-limits-self-test fmt lint unit readme figures template guard checkov workflow-lint contract-diff contract-diff-self-test contract contract-users contract-lambda contract-self-test clients package image-test stage-test contract-stage clients-stage ## Everything CI checks
 	@echo "make test: all checks passed"
 
 fmt: ## Check formatting
@@ -95,6 +95,9 @@ deploy-prompts-check: ## Feed docs/deployment.md's answers to `sam deploy --guid
 
 contract: ## Contract tests (schemathesis) against the local server
 	contract-tests/run.sh
+
+contract-users: ## Contract tests with users (AUTH_MODE=jwt, the test issuer): two identities for object_level_authorization, then a cross-user replay of writes
+	contract-tests/run.sh --users
 
 contract-lambda: ## Contract tests through the local Lambda emulation (cargo lambda watch)
 	contract-tests/run.sh --lambda

@@ -11,6 +11,11 @@
 #                                         template.yaml configures, DynamoDB and Secrets
 #                                         Manager on moto over TLS; ITEMS_API_BIN runs
 #                                         another build (an x86_64 one answers ~2.4x faster)
+#   contract-tests/run.sh --users         the local server with users (AUTH_MODE=jwt) and the
+#                                         test OpenID Connect issuer: schemathesis as alice,
+#                                         with alice and bob as peers for its
+#                                         object_level_authorization check, then
+#                                         cross_user.py (bob replays alice's writes)
 #   contract-tests/run.sh URL             a deployed stage, e.g.
 #                                         https://abc.execute-api.eu-west-1.amazonaws.com/prod;
 #                                         the token comes from API_TOKEN, or from the stack's
@@ -40,11 +45,13 @@ max_examples=""
 rate_limit=""
 max_time=""
 stack=""
+users=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --lambda) mode=lambda ;;
     --stage) mode=stage ;;
+    --users) users=1 ;;
     --seed) seed=$2; shift ;;
     --max-examples) max_examples=$2; shift ;;
     --rate-limit) rate_limit=$2; shift ;;
@@ -78,6 +85,7 @@ case "$mode" in
     # ITEMS_API_BIN runs another build of the service (self-test.sh uses it).
     if [[ -n "${ITEMS_API_BIN:-}" ]]; then service+=(--binary "$ITEMS_API_BIN"); fi
     if [[ "$mode" == stage ]]; then service+=(--stage); fi
+    if [[ -n "$users" ]]; then service+=(--users); fi
     if [[ "$mode" == lambda ]]; then
       service+=(--lambda)
       # The emulator cannot carry non-UTF-8 JSON bodies; see hooks/lambda_transport.py.
@@ -121,13 +129,30 @@ if [[ "$mode" == stage || "$mode" == remote ]]; then
   fi
   config=(--config-file "$reports/schemathesis-gateway.toml")
 fi
+if [[ -n "$users" ]]; then
+  [[ "$mode" == local ]] || { echo "run.sh: --users runs the local server only" >&2; exit 2; }
+  # Two identities instead of the one token: schemathesis authenticates as alice, and
+  # replays her reads as bob (object_level_authorization; it needs the peers).
+  python3 - "$here/schemathesis.toml" "$reports/schemathesis-users.toml" <<'PY'
+import sys
+text = open(sys.argv[1]).read()
+shared = '[auth.openapi.bearerAuth]\nbearer = "${API_TOKEN}"\n'
+if shared not in text:
+    sys.exit("run.sh: schemathesis.toml's [auth.openapi.bearerAuth] section changed; update run.sh")
+users = '[auth.wfc]\npath = "${WFC_AUTH_FILE}"\nuser = "alice"\npeers = ["alice", "bob"]\n'
+open(sys.argv[2], "w").write(text.replace(shared, users))
+PY
+  config=(--config-file "$reports/schemathesis-users.toml")
+fi
 args=(run "$root/openapi.yaml" --seed "$seed" --max-examples "$max_examples")
 if [[ -n "$rate_limit" ]]; then args+=(--rate-limit "$rate_limit"); fi
 if [[ -n "$max_time" ]]; then args+=(--max-time "$max_time"); fi
 
 status=0
+export AFTER=true
+if [[ -n "$users" ]]; then AFTER="python3 $here/cross_user.py"; fi
 # shellcheck disable=SC2016 # BASE_URL is the service's, expanded in the inner shell
-"${service[@]}" bash -c 'cd "$0" && schemathesis "$@" --url "$BASE_URL"' "$here" "${config[@]}" "${args[@]}" || status=$?
+"${service[@]}" bash -c 'cd "$0" && schemathesis "$@" --url "$BASE_URL" && $AFTER' "$here" "${config[@]}" "${args[@]}" || status=$?
 
 if [[ "$status" != 0 && "$mode" != remote && -f "$reports/service.log" ]]; then
   # The service's own problems are in the cassette; what the emulator or the process

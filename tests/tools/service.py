@@ -8,8 +8,8 @@ As a command, it runs COMMAND against a freshly started service and exits with
 COMMAND's status; COMMAND gets BASE_URL (the service's base URL), API_TOKEN and
 SERVICE_KIND (`local`, `lambda` or `stage`: what is in front of the service):
 
-    tests/tools/service.py [--lambda | --stage] [--binary PATH] [--log FILE] [--env NAME=VALUE ...] \
-        -- COMMAND [ARG ...]
+    tests/tools/service.py [--lambda | --stage] [--users] [--binary PATH] [--log FILE] \
+        [--env NAME=VALUE ...] -- COMMAND [ARG ...]
 
   --lambda        serve through the local Lambda emulation (`cargo lambda watch`, from
                   the tools venv), so every request becomes a function-URL event
@@ -17,6 +17,10 @@ SERVICE_KIND (`local`, `lambda` or `stage`: what is in front of the service):
                   API stage as template.yaml configures it, REST v1 events, DynamoDB and
                   Secrets Manager on moto over TLS; BASE_URL ends with the stage name.
                   Runs the arm64 package (make package) unless --binary names a build
+  --users         run with users (AUTH_MODE=jwt) against the test OpenID Connect issuer
+                  (tests/tools/oidc_issuer.py, started here): API_TOKEN is user alice's
+                  token, PEER_TOKEN user bob's, and WFC_AUTH_FILE a Web Fuzzing Commons
+                  auth document naming both (schemathesis' `[auth.wfc]`)
   --binary PATH   run this build instead of building target/debug/items-api
   --log FILE      the service's output (default: a temporary file, shown on failure)
   --env N=V       an extra variable for the service (repeatable; with --stage, for the
@@ -31,6 +35,7 @@ by their own id (the emulator by the process group it was started in).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -193,10 +198,38 @@ class Service:
         self._workdir.cleanup()
 
 
+class Users:
+    """Two users of the test issuer, and the service's settings to accept their tokens."""
+
+    AUDIENCE = "items-api-contract"
+
+    def __init__(self, workdir: Path) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from oidc_issuer import Issuer  # the tools' own module, beside this one
+
+        self.issuer = Issuer().__enter__()
+        # Two hours: longer than any contract run.
+        expiry = int(time.time()) + 7200
+        self.tokens = {name: self.issuer.mint({"iss": self.issuer.url, "sub": name, "aud": self.AUDIENCE,
+                                                "exp": expiry})
+                       for name in ("alice", "bob")}
+        self.wfc_file = workdir / "users.wfc.json"
+        self.wfc_file.write_text(json.dumps({"auth": [
+            {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+            for name, token in self.tokens.items()]}))
+
+    def env(self) -> dict[str, str]:
+        return {"AUTH_MODE": "jwt", "JWT_ISSUER": self.issuer.url, "JWT_AUDIENCE": self.AUDIENCE}
+
+    def close(self) -> None:
+        self.issuer.__exit__(None, None, None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lambda", dest="lambda_mode", action="store_true")
     parser.add_argument("--stage", action="store_true")
+    parser.add_argument("--users", action="store_true")
     parser.add_argument("--binary", type=Path)
     parser.add_argument("--log", type=Path)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
@@ -206,6 +239,10 @@ def main() -> int:
     if not command:
         parser.error("give the command to run after --")
     env = dict(item.split("=", 1) for item in args.env)
+    workdir = tempfile.TemporaryDirectory(prefix="items-api-users-")
+    users = Users(Path(workdir.name)) if args.users else None
+    if users is not None:
+        env.update(users.env())
     try:
         with Service(lambda_mode=args.lambda_mode, stage=args.stage, binary=args.binary, log=args.log,
                      env=env) as service:
@@ -214,10 +251,17 @@ def main() -> int:
             # SERVICE_KIND: what is in front of the service (local, lambda, stage).
             child_env = {**os.environ, "BASE_URL": service.base_url, "API_TOKEN": service.token,
                          "SERVICE_KIND": "stage" if args.stage else "lambda" if args.lambda_mode else "local"}
+            if users is not None:
+                child_env.update({"API_TOKEN": users.tokens["alice"], "PEER_TOKEN": users.tokens["bob"],
+                                  "WFC_AUTH_FILE": str(users.wfc_file)})
             return subprocess.run(command, env=child_env).returncode
     except RuntimeError as error:
         print(f"service.py: {error}", file=sys.stderr)
         return 1
+    finally:
+        if users is not None:
+            users.close()
+        workdir.cleanup()
 
 
 if __name__ == "__main__":
