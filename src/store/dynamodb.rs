@@ -335,6 +335,23 @@ impl ItemStore for DynamoDbStore {
         if failed(0) {
             return Err(StoreError::Conflict);
         }
+        // Cancelled for capacity or a concurrent transaction on the same items: worth a
+        // retry, as the same errors outside a transaction are (the SDK does not retry a
+        // cancelled transaction itself). API_TransactWriteItems.html lists the reasons.
+        let transient = reasons.iter().flatten().any(|code| {
+            matches!(
+                code.as_str(),
+                "ThrottlingError" | "ProvisionedThroughputExceeded" | "TransactionConflict"
+            )
+        });
+        if transient {
+            return Err(StoreError::Unavailable {
+                retry_after: RETRY_AFTER,
+                source: aws_sdk_dynamodb::error::DisplayErrorContext(error)
+                    .to_string()
+                    .into(),
+            });
+        }
         Err(map_error(error))
     }
 

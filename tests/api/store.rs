@@ -968,6 +968,67 @@ async fn dynamodb_unreachable_is_unavailable_for_every_operation() {
     }
 }
 
+/// A partition over its write throughput (modelled in front of moto, as DynamoDB
+/// answers it): every kind of write is `Unavailable` (503, retry), the idempotent
+/// create's transaction included (DynamoDB cancels it with a `ThrottlingError`
+/// reason, which the SDK does not retry), and the health check's write probe fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_throttled_writes_are_unavailable_not_a_bug() {
+    let moto = crate::support::Moto::start();
+    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items")
+        .await
+        .expect("moto creates the table");
+    let limits = crate::support::PartitionLimits::start(&moto.endpoint, 0.01, 1000.0);
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        dynamodb_client(&limits.endpoint)
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let store = DynamoDbStore::new(client, "items");
+    // The bucket holds its burst: spend it with one plain create.
+    let first = Item::create(fields("first", None));
+    let _ = store.insert(&SHARED, &first).await;
+    let item = Item::create(fields("n", None));
+    let create = keyed(&item, "k", "{}", chrono::Duration::days(1));
+    let results: Vec<(&str, Result<(), StoreError>)> = vec![
+        ("insert", store.insert(&SHARED, &item).await),
+        (
+            "insert_idempotent",
+            store
+                .insert_idempotent(&SHARED, &item, &create)
+                .await
+                .map(drop),
+        ),
+        (
+            "replace",
+            store
+                .replace(&SHARED, first.id, &fields("m", None), None)
+                .await
+                .map(drop),
+        ),
+        ("delete", store.delete(&SHARED, first.id, None).await),
+    ];
+    for (operation, result) in results {
+        assert!(
+            matches!(result, Err(StoreError::Unavailable { .. })),
+            "{operation}: {result:?}"
+        );
+    }
+    // The probe's own partition: its first write spends the burst, the next is refused.
+    let _ = store.check().await;
+    let checked = store.check().await;
+    assert!(
+        matches!(checked, Err(StoreError::Unavailable { .. })),
+        "{checked:?}"
+    );
+    assert!(
+        error_chain(&checked.expect_err("failed")).contains("write"),
+        "the check names its write"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_file_keeps_items_across_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -621,3 +621,55 @@ impl Drop for Issuer {
         let _ = self.child.wait();
     }
 }
+
+/// DynamoDB's per-partition limits modelled in front of a moto (tests/tools/partition_limits.py):
+/// `write_units` and `read_units` per second per partition key value; stopped when dropped.
+pub struct PartitionLimits {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl PartitionLimits {
+    pub fn start(upstream: &str, write_units: f64, read_units: f64) -> Self {
+        let python = concat!(env!("CARGO_MANIFEST_DIR"), "/target/py/bin/python");
+        let mut child = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/tools/partition_limits.py"
+            ))
+            .args(["--upstream", upstream, "--port", "0"])
+            .args(["--write-units-per-key", &write_units.to_string()])
+            .args(["--read-units-per-key", &read_units.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start the partition limits (run `make setup`): {e}")
+            });
+        let stdout = child.stdout.take().expect("piped");
+        let (sender, receiver) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("partition_limits: listening on ") {
+                    let _ = sender.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let endpoint = receiver
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the partition limits listen within 20 s");
+        Self { child, endpoint }
+    }
+}
+
+impl Drop for PartitionLimits {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
