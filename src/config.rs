@@ -28,8 +28,24 @@ pub enum Command {
         event: PathBuf,
     },
     /// Create the DynamoDB table ITEMS_TABLE names, with the key schema the store
-    /// expects (for local emulators; on AWS the SAM template creates it).
-    CreateTable,
+    /// expects and its layout, SHARDS partitions per owner (for local emulators and
+    /// tables made by hand; on AWS the SAM template creates it: run `migrate` on it).
+    CreateTable {
+        /// Partition key values per owner that items spread over (1 to 64): creates/s
+        /// scale with it, a list page reads every shard (docs/dynamodb.md).
+        #[arg(long, default_value_t = DEFAULT_SHARDS,
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        shards: u16,
+    },
+    /// Move the DynamoDB table ITEMS_TABLE names to SHARDS partitions per owner while
+    /// the service keeps serving it (a table of an earlier release, or one the SAM
+    /// template made): idempotent, and resumable after any failure (docs/dynamodb.md).
+    Migrate {
+        /// Partition key values per owner (1 to 64).
+        #[arg(long, default_value_t = DEFAULT_SHARDS,
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        shards: u16,
+    },
     /// Print the OpenAPI document the code generates, or with --check compare it with
     /// a file (`items-api openapi --check openapi.yaml` lists only real differences),
     /// or with --bless rewrite the file from the code.
@@ -176,6 +192,13 @@ pub struct StoreConfig {
     /// network and are not bounded by it.
     #[arg(long, env = "STORE_TIMEOUT_MS", default_value_t = DEFAULT_STORE_TIMEOUT_MS, global = true)]
     pub store_timeout_ms: u64,
+
+    /// How long the service uses the DynamoDB table's layout (its shard count, whether
+    /// it is being migrated) before reading it again, in seconds; `items-api migrate`
+    /// waits twice this long before it moves anything.
+    #[arg(long, env = "DYNAMODB_LAYOUT_REFRESH_S", default_value_t = DEFAULT_LAYOUT_REFRESH_S, global = true,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub dynamodb_layout_refresh_s: u64,
 }
 
 /// What writes must carry: the bearer token (or the secret that holds it) and the safe-write headers.
@@ -524,6 +547,12 @@ const DEFAULT_DATABASE_PATH: &str = "items.db";
 /// The default of MAX_BODY_BYTES (the contract's 413 names it).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 const DEFAULT_STORE_TIMEOUT_MS: u64 = 3000;
+/// Thirty seconds: a migration waits a minute before it moves anything, and each
+/// process reads one small item twice a minute at most.
+const DEFAULT_LAYOUT_REFRESH_S: u64 = 30;
+/// Shards of a new or migrated table (docs/dynamodb.md, "Capacity plan", has the
+/// figures this is chosen from).
+pub const DEFAULT_SHARDS: u16 = 4;
 // Defaults a production operator would pick: nginx's client_header_timeout and
 // client_body_timeout are 60 s; this API's requests are small (64 KiB at most), so 10 s
 // each leaves slow mobile clients room while freeing a stalled connection quickly.

@@ -40,9 +40,22 @@ async fn run(cli: Cli) -> ExitCode {
             check,
             bless,
         } => openapi(format, check.as_deref(), bless.as_deref()),
-        Command::CreateTable => startup::create_table(&config)
+        Command::CreateTable { shards } => startup::create_table(&config, shards)
             .await
-            .map(|table| println!("created DynamoDB table {table}")),
+            .map(|table| println!("created DynamoDB table {table} ({shards} shards per owner)")),
+        Command::Migrate { shards } => {
+            _logs = Some(telemetry::init_to(&config, Output::Stderr));
+            startup::migrate(&config, shards).await.map(|report| {
+                if report.already_sharded {
+                    println!("the table is sharded {shards} ways already: nothing to do");
+                } else {
+                    println!(
+                        "moved {} items and {} idempotency keys to {shards} shards per owner in {} passes",
+                        report.items, report.keys, report.passes
+                    );
+                }
+            })
+        }
         Command::Invoke { event } => {
             // Logs go to stderr, so stdout holds only the response JSON.
             _logs = Some(telemetry::init_to(&config, Output::Stderr));

@@ -72,7 +72,10 @@ pub fn open_store(
             sdk.ok_or("ITEMS_TABLE is set: the DynamoDB store needs the AWS SDK's settings")?;
         tracing::info!(table, "DynamoDB item store");
         let client = aws_sdk_dynamodb::Client::new(sdk);
-        return Ok(Arc::new(DynamoDbStore::new(client, table)));
+        let refresh = Duration::from_secs(store.dynamodb_layout_refresh_s);
+        return Ok(Arc::new(
+            DynamoDbStore::new(client, table).with_layout_refresh(refresh),
+        ));
     }
     let sqlite = SqliteStore::open_with(
         &store.database_path,
@@ -190,17 +193,34 @@ pub async fn invoke(config: &Config, event: &str) -> Result<serde_json::Value, B
     Ok(lambda::invoke(app, event, function).await?)
 }
 
-/// Creates the DynamoDB table `ITEMS_TABLE` names (for emulators; on AWS the SAM
-/// template creates it).
-pub async fn create_table(config: &Config) -> Result<String, BoxError> {
+/// Creates the DynamoDB table `ITEMS_TABLE` names, sharded `shards` ways (for
+/// emulators and tables made by hand; on AWS the SAM template creates it).
+pub async fn create_table(config: &Config, shards: u16) -> Result<String, BoxError> {
     let table = config
         .store
         .items_table
         .as_deref()
         .ok_or("set ITEMS_TABLE to the table to create")?;
     let sdk = crate::aws::sdk_config(&config.store).await;
-    DynamoDbStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), table).await?;
+    DynamoDbStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), table, shards).await?;
     Ok(table.to_owned())
+}
+
+/// Moves the DynamoDB table `ITEMS_TABLE` names to `shards` shards per owner, online.
+pub async fn migrate(
+    config: &Config,
+    shards: u16,
+) -> Result<crate::store::dynamodb::migrate::Report, BoxError> {
+    let table = config
+        .store
+        .items_table
+        .as_deref()
+        .ok_or("set ITEMS_TABLE to the table to migrate")?;
+    let sdk = crate::aws::sdk_config(&config.store).await;
+    let refresh = Duration::from_secs(config.store.dynamodb_layout_refresh_s);
+    let store =
+        DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), table).with_layout_refresh(refresh);
+    Ok(crate::store::dynamodb::migrate::migrate(&store, shards, refresh * 2).await?)
 }
 
 /// The document the code generates, as the server serves it (`/openapi.yaml` or

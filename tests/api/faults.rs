@@ -27,9 +27,13 @@ async fn create_item(server: &Server) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
     let mut moto = Moto::start();
-    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items")
-        .await
-        .expect("table");
+    DynamoDbStore::create_table(
+        &dynamodb_client(&moto.endpoint),
+        "items",
+        items_api::config::DEFAULT_SHARDS,
+    )
+    .await
+    .expect("table");
     let mut env = moto.env();
     env.extend([
         ("ITEMS_TABLE", "items".to_owned()),
@@ -104,9 +108,13 @@ async fn store_outage_gives_503_problems_then_recovers_without_a_restart() {
 
     // The emulator comes back (empty, as moto keeps nothing): recreate the table.
     let moto = Moto::start_on(moto.port());
-    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items")
-        .await
-        .expect("table");
+    DynamoDbStore::create_table(
+        &dynamodb_client(&moto.endpoint),
+        "items",
+        items_api::config::DEFAULT_SHARDS,
+    )
+    .await
+    .expect("table");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let health = client()

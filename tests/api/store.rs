@@ -727,13 +727,54 @@ async fn the_file_holds_what_the_store_answers(store: Arc<dyn ItemStore>, guard:
     }
 }
 
-/// A DynamoDB store over a fresh table in its own moto_server.
+/// A DynamoDB store over a fresh table in its own moto_server, sharded the default way.
 async fn dynamodb_on_moto() -> (Arc<dyn ItemStore>, Guard) {
+    dynamodb_sharded(items_api::config::DEFAULT_SHARDS).await
+}
+
+/// The same with `shards` shards per owner.
+async fn dynamodb_sharded(shards: u16) -> (Arc<dyn ItemStore>, Guard) {
     let moto = crate::support::Moto::start();
     let client = dynamodb_client(&moto.endpoint);
-    DynamoDbStore::create_table(&client, "items")
+    DynamoDbStore::create_table(&client, "items", shards)
         .await
         .expect("moto creates the table");
+    (
+        Arc::new(DynamoDbStore::new(client, "items")),
+        Box::new(moto),
+    )
+}
+
+/// A table without a layout item (the template's, an earlier release's): one
+/// partition per owner.
+async fn dynamodb_single_partition() -> (Arc<dyn ItemStore>, Guard) {
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    (
+        Arc::new(DynamoDbStore::new(client, "items")),
+        Box::new(moto),
+    )
+}
+
+/// A table in the middle of a migration to 3 shards: new records go to the shards,
+/// reads look in the single partition too (records still there are the migration
+/// test's: `dynamodb_migration_moves_everything_under_traffic`).
+async fn dynamodb_migrating() -> (Arc<dyn ItemStore>, Guard) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    client
+        .put_item()
+        .table_name("items")
+        .item("pk", AttributeValue::S("LAYOUT".into()))
+        .item("id", AttributeValue::S("layout".into()))
+        .item("shards", AttributeValue::N("3".into()))
+        .item("state", AttributeValue::S("migrating".into()))
+        .send()
+        .await
+        .expect("the migrating layout");
     (
         Arc::new(DynamoDbStore::new(client, "items")),
         Box::new(moto),
@@ -752,6 +793,10 @@ conformance_suite!(
     the_file_holds_what_the_store_answers
 );
 conformance_suite!(dynamodb, dynamodb_on_moto());
+conformance_suite!(dynamodb_one_shard, dynamodb_sharded(1));
+conformance_suite!(dynamodb_sixteen_shards, dynamodb_sharded(16));
+conformance_suite!(dynamodb_single_partition, dynamodb_single_partition());
+conformance_suite!(dynamodb_migrating, dynamodb_migrating());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_missing_table_is_unavailable_not_a_bug() {
@@ -777,9 +822,7 @@ async fn dynamodb_data_of_earlier_releases_is_the_shared_owners() {
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     let moto = crate::support::Moto::start();
     let client = dynamodb_client(&moto.endpoint);
-    DynamoDbStore::create_table(&client, "items")
-        .await
-        .expect("moto creates the table");
+    crate::support::single_partition_table(&client, "items").await;
     let (versioned, versionless) = (
         Item::create(fields("written with a version", None)),
         Item::create(fields("written before versions", Some("old"))),
@@ -975,7 +1018,8 @@ async fn dynamodb_unreachable_is_unavailable_for_every_operation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttled_writes_are_unavailable_not_a_bug() {
     let moto = crate::support::Moto::start();
-    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items")
+    // One shard: every write of the test lands on the one throttled partition.
+    DynamoDbStore::create_table(&dynamodb_client(&moto.endpoint), "items", 1)
         .await
         .expect("moto creates the table");
     let limits = crate::support::PartitionLimits::start(&moto.endpoint, 0.01, 1000.0);
@@ -1027,6 +1071,314 @@ async fn dynamodb_throttled_writes_are_unavailable_not_a_bug() {
         error_chain(&checked.expect_err("failed")).contains("write"),
         "the check names its write"
     );
+}
+
+/// Writes `item` of `owner` as the releases before sharding did (pk `ITEM`/`ITEM#sub`).
+async fn put_single_partition_item(client: &aws_sdk_dynamodb::Client, owner: &Owner, item: &Item) {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let pk = match owner.subject() {
+        None => "ITEM".to_owned(),
+        Some(subject) => format!("ITEM#{subject}"),
+    };
+    let stamp = |at: chrono::DateTime<chrono::Utc>| {
+        S(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    };
+    client
+        .put_item()
+        .table_name("items")
+        .item("pk", S(pk))
+        .item("id", S(item.id.to_string()))
+        .item("name", S(item.name.clone()))
+        .item("created_at", stamp(item.created_at))
+        .item("updated_at", stamp(item.updated_at))
+        .item("version", N(item.version.0.to_string()))
+        .send()
+        .await
+        .expect("an earlier release's item");
+}
+
+/// Every item of `owner`, by walking the list `limit` at a time; fails on a repeat.
+async fn walk_items(store: &dyn ItemStore, owner: &Owner, limit: u32) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list(owner, PageRequest { limit, after })
+            .await
+            .expect("lists");
+        for item in &page.items {
+            assert!(
+                items.iter().all(|seen| seen.id != item.id),
+                "{} listed twice",
+                item.id
+            );
+        }
+        items.extend(page.items.iter().cloned());
+        match page.next_cursor {
+            Some(text) => after = Some(Cursor::decode(&text).expect("the store's own cursor")),
+            None => return items,
+        }
+    }
+}
+
+/// A table written by the release before sharding, migrated to 4 shards while clients
+/// keep creating, replacing, deleting and listing through a store that reads the
+/// layout every 100 ms (as each process does every DYNAMODB_LAYOUT_REFRESH_S): no item
+/// is lost or duplicated, every change made during the move is kept, walks made
+/// during it list each item that was there throughout exactly once, and the earlier
+/// release's idempotency keys still replay. Interrupted, it resumes; run again, it
+/// does nothing; asked for another shard count, it refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_migration_moves_everything_under_traffic() {
+    use items_api::store::dynamodb::migrate::migrate;
+    use std::time::Duration;
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    let alice = user("alice");
+    let mut before: Vec<(Owner, Item)> = Vec::new();
+    for n in 0..60 {
+        let owner = if n % 3 == 0 { alice.clone() } else { SHARED };
+        let item = Item::create(fields(&format!("old {n}"), None));
+        put_single_partition_item(&client, &owner, &item).await;
+        before.push((owner, item));
+    }
+    let keyed_item = Item::create(fields("keyed", None));
+    let old_key = keyed(&keyed_item, "old-key", "{old}", chrono::Duration::days(1));
+    let store =
+        DynamoDbStore::new(client.clone(), "items").with_layout_refresh(Duration::from_millis(100));
+    assert_eq!(
+        store
+            .insert_idempotent(&SHARED, &keyed_item, &old_key)
+            .await
+            .expect("stored in the single partition"),
+        IdempotentOutcome::Created
+    );
+
+    // Interrupted in its first pass: the layout stays "migrating", records are in both
+    // places, and the service answers from both.
+    let interrupted = DynamoDbStore::new(client.clone(), "items");
+    let _ = tokio::time::timeout(
+        Duration::from_millis(400),
+        migrate(&interrupted, 4, Duration::from_millis(300)),
+    )
+    .await;
+    assert!(matches!(
+        store.layout().await.expect("read"),
+        items_api::store::dynamodb::layout::Layout::Migrating { shards: 4 }
+    ));
+
+    // Traffic during the (resumed) migration.
+    let traffic = {
+        let store = store.clone();
+        let before = before.clone();
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            let mut created = Vec::new();
+            let mut replaced = Vec::new();
+            let mut deleted = Vec::new();
+            for round in 0..12 {
+                let owner = if round % 2 == 0 {
+                    SHARED
+                } else {
+                    alice.clone()
+                };
+                let item = Item::create(fields(&format!("new {round}"), None));
+                store
+                    .insert(&owner, &item)
+                    .await
+                    .expect("create during the move");
+                created.push((owner, item));
+                let (owner, old) = &before[round * 5];
+                let new = store
+                    .replace(
+                        owner,
+                        old.id,
+                        &fields(&format!("replaced {round}"), None),
+                        Some(old.version),
+                    )
+                    .await
+                    .expect("replace during the move");
+                replaced.push((owner.clone(), new));
+                let (owner, old) = &before[round * 5 + 1];
+                store
+                    .delete(owner, old.id, None)
+                    .await
+                    .expect("delete during the move");
+                deleted.push(old.id);
+                // A walk during the move lists each untouched old item exactly once.
+                let listed = walk_items(&store, &SHARED, 7).await;
+                for (owner, old) in before
+                    .iter()
+                    .skip(round * 5 + 2)
+                    .filter(|(o, _)| *o == SHARED)
+                {
+                    assert!(
+                        listed.iter().any(|i| i.id == old.id),
+                        "{owner:?} {} missed mid-move",
+                        old.id
+                    );
+                }
+            }
+            (created, replaced, deleted)
+        })
+    };
+    let report = migrate(&store, 4, Duration::from_millis(300))
+        .await
+        .expect("migrates");
+    let (created, replaced, deleted) = traffic.await.expect("the traffic ran");
+    assert!(report.passes >= 1 && !report.already_sharded, "{report:?}");
+    assert!(matches!(
+        store.layout().await.expect("read"),
+        items_api::store::dynamodb::layout::Layout::Sharded { shards: 4 }
+    ));
+
+    // Nothing left in a single partition; every record once.
+    let scanned = client
+        .scan()
+        .table_name("items")
+        .send()
+        .await
+        .expect("scans");
+    let pks: Vec<String> = scanned
+        .items()
+        .iter()
+        .filter_map(|record| record.get("pk").and_then(|pk| pk.as_s().ok()).cloned())
+        .collect();
+    assert!(
+        pks.iter().all(|pk| pk.starts_with("ITEMS#")
+            || pk.starts_with("USER#")
+            || pk.starts_with("KEYS#")
+            || pk == "LAYOUT"),
+        "{pks:?}"
+    );
+    let mut expected: std::collections::HashMap<ItemId, Item> = before
+        .iter()
+        .map(|(_, item)| (item.id, item.clone()))
+        .chain(created.iter().map(|(_, item)| (item.id, item.clone())))
+        .chain(std::iter::once((keyed_item.id, keyed_item.clone())))
+        .collect();
+    for (_, item) in &replaced {
+        expected.insert(item.id, item.clone());
+    }
+    for id in &deleted {
+        expected.remove(id);
+    }
+    let mut listed = walk_items(&store, &SHARED, 9).await;
+    listed.extend(walk_items(&store, &alice, 9).await);
+    assert_eq!(listed.len(), expected.len(), "no item lost or duplicated");
+    for item in &listed {
+        assert_eq!(Some(item), expected.get(&item.id), "as last written");
+    }
+    assert_eq!(
+        pks.iter()
+            .filter(|pk| !pk.starts_with("KEYS#") && *pk != "LAYOUT")
+            .count(),
+        expected.len()
+    );
+    // The earlier key, moved, still replays.
+    let retry = Item::create(fields("keyed", None));
+    assert_eq!(
+        store
+            .insert_idempotent(&SHARED, &retry, &old_key)
+            .await
+            .expect("answered"),
+        IdempotentOutcome::Replayed(old_key.response.clone())
+    );
+
+    // Again: nothing to do. Another shard count: refused.
+    let again = migrate(&store, 4, Duration::ZERO).await.expect("runs");
+    assert!(again.already_sharded);
+    let refused = migrate(&store, 8, Duration::ZERO)
+        .await
+        .expect_err("refused");
+    assert!(
+        error_chain(&refused).contains("not supported"),
+        "{}",
+        error_chain(&refused)
+    );
+}
+
+/// The migration's step for one record, handed the copy a scan read before a client
+/// replaced the item: it moves the item as it is now, never the stale copy; handed a
+/// copy of an item deleted since, it moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_a_record_changed_after_the_scan_moves_in_its_new_state() {
+    use items_api::store::dynamodb::migrate::move_record;
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    let (kept, gone) = (
+        Item::create(fields("old", None)),
+        Item::create(fields("gone", None)),
+    );
+    put_single_partition_item(&client, &SHARED, &kept).await;
+    put_single_partition_item(&client, &SHARED, &gone).await;
+    let stale = client
+        .scan()
+        .table_name("items")
+        .send()
+        .await
+        .expect("scans");
+    let copy_of = |item: &Item| {
+        stale
+            .items()
+            .iter()
+            .find(|record| {
+                record.get("id").and_then(|id| id.as_s().ok()) == Some(&item.id.to_string())
+            })
+            .cloned()
+            .expect("scanned")
+    };
+    let store = DynamoDbStore::new(client.clone(), "items");
+    let replaced = store
+        .replace(
+            &SHARED,
+            kept.id,
+            &fields("replaced after the scan", None),
+            None,
+        )
+        .await
+        .expect("replaced");
+    store.delete(&SHARED, gone.id, None).await.expect("deleted");
+    assert!(move_record(&store, 4, copy_of(&kept)).await.expect("moves"));
+    assert!(
+        !move_record(&store, 4, copy_of(&gone))
+            .await
+            .expect("nothing to move")
+    );
+    // Read as a sharded table would: only the shards.
+    let sharded = DynamoDbStore::new(client.clone(), "items");
+    client
+        .put_item()
+        .table_name("items")
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("LAYOUT".into()),
+        )
+        .item(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S("layout".into()),
+        )
+        .item(
+            "shards",
+            aws_sdk_dynamodb::types::AttributeValue::N("4".into()),
+        )
+        .item(
+            "state",
+            aws_sdk_dynamodb::types::AttributeValue::S("sharded".into()),
+        )
+        .send()
+        .await
+        .expect("the layout");
+    assert_eq!(
+        sharded.get(&SHARED, kept.id).await.expect("on its shard"),
+        replaced
+    );
+    assert!(matches!(
+        sharded.get(&SHARED, gone.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]

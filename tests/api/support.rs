@@ -673,3 +673,36 @@ impl Drop for PartitionLimits {
         let _ = self.child.wait();
     }
 }
+
+/// A table as the SAM template and the releases before sharding made it: the key
+/// schema, no layout item (so the store keeps one partition per owner).
+pub async fn single_partition_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("valid")
+    };
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .expect("valid")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("id"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("id", KeyType::Range))
+        .send()
+        .await
+        .expect("moto creates the table");
+}

@@ -343,7 +343,7 @@ async fn two_users_are_apart_on_sqlite() {
 async fn two_users_are_apart_on_dynamodb() {
     let moto = Moto::start();
     let client = dynamodb_client(&moto.endpoint);
-    DynamoDbStore::create_table(&client, "items")
+    DynamoDbStore::create_table(&client, "items", items_api::config::DEFAULT_SHARDS)
         .await
         .expect("moto creates the table");
     two_users_cannot_see_or_change_each_others_items(Arc::new(DynamoDbStore::new(client, "items")))
