@@ -775,10 +775,22 @@ impl ItemStore for DynamoDbStore {
     /// connection, the TLS handshake and the signing path, before any request, and the
     /// layout every request needs.
     async fn warm_up(&self) -> Result<(), StoreError> {
-        self.layout()
-            .await
-            .map(drop)
-            .map_err(|e| e.context("warm-up read"))
+        let layout = self.layout().await.map_err(|e| e.context("warm-up read"))?;
+        match layout {
+            Layout::Single => tracing::warn!(
+                table = %self.table,
+                "the table keeps each owner's items in one partition (no layout item): \
+                 creates are bound by one partition's 1,000 writes/s; run `items-api migrate` \
+                 (docs/dynamodb.md)"
+            ),
+            Layout::Migrating { shards } => {
+                tracing::info!(table = %self.table, shards, "the table is being migrated to shards");
+            }
+            Layout::Sharded { shards } => {
+                tracing::debug!(table = %self.table, shards, "sharded table")
+            }
+        }
+        Ok(())
     }
 }
 
