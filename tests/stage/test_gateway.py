@@ -358,15 +358,9 @@ class CognitoStageTest(unittest.TestCase):
         return self.stage.port
 
 
-class DeployedFunctionGatewayModeChecks:
+class DeployedFunctionGatewayModeTest(unittest.TestCase):
     """The service itself in AUTH_MODE=gateway behind the stage's Cognito authorizer:
-    the arm64 package (or STAGE_TEST_BINARY). NOT RUN YET: it needs the service's
-    gateway mode (issue 23), which the package does not have until that change lands.
-    To run it, turn it into a test case:
-
-        class DeployedFunctionGatewayModeTest(DeployedFunctionGatewayModeChecks, unittest.TestCase):
-            pass
-    """
+    the arm64 package (or STAGE_TEST_BINARY), the deployed auth path end to end."""
 
     stage: StageProcess
     issuer: str
