@@ -106,10 +106,15 @@ pub struct JwtVerifier {
     inner: Arc<Inner>,
 }
 
+/// The HTTPS client that reads the issuer's documents.
+type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 #[derive(Debug)]
 struct Inner {
     settings: JwtSettings,
-    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// Made at the first read of the keys, not at start-up: loading the system's
+    /// certificates is work a cold start that serves no token should not do.
+    http: std::sync::OnceLock<Https>,
     keys: tokio::sync::RwLock<KeySet>,
     /// One read of the keys at a time; the others wait for it and use its result.
     reading: tokio::sync::Mutex<()>,
@@ -163,30 +168,10 @@ impl JwtVerifier {
                 return Err(InsecureUrl(url.clone()));
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            // No system certificates (a bare container): only the loopback issuer of
-            // tests and local runs can be read; https fails with a clear error.
-            .unwrap_or_else(|_| {
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(Arc::new(
-                        rustls::crypto::ring::default_provider(),
-                    ))
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default protocol versions")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-                )
-            })
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
-                http,
+                http: std::sync::OnceLock::new(),
                 keys: tokio::sync::RwLock::default(),
                 reading: tokio::sync::Mutex::new(()),
             }),
@@ -346,7 +331,7 @@ impl JwtVerifier {
         url: &str,
     ) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
         let uri: hyper::Uri = url.parse()?;
-        let response = self.inner.http.get(uri).await?;
+        let response = self.inner.http.get_or_init(https_client).get(uri).await?;
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()).into());
         }
@@ -356,6 +341,31 @@ impl JwtVerifier {
             .to_bytes();
         Ok(serde_json::from_slice(&body)?)
     }
+}
+
+/// HTTPS (rustls with *ring*, the system's certificates or `SSL_CERT_FILE`), and plain
+/// HTTP, which `JwtVerifier::new` allows only for a loopback issuer.
+fn https_client() -> Https {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        // No system certificates (a bare container): only the loopback issuer of tests
+        // and local runs can be read; https fails with a clear error.
+        .unwrap_or_else(|_| {
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+            )
+        })
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 enum Lookup {
