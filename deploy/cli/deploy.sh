@@ -96,7 +96,7 @@ cat > "$work/policy.json" << EOF
 {"Version": "2012-10-17",
  "Statement": [
   {"Sid": "ItemsTable", "Effect": "Allow",
-   "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"],
+   "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"],
    "Resource": "$table_arn"},
   {"Sid": "ApiToken", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "$secret_arn"}]}
 EOF
@@ -111,7 +111,7 @@ step "log group $log_group ($log_retention_days days) and function $function (ar
 aws logs create-log-group --log-group-name "$log_group"
 aws logs put-retention-policy --log-group-name "$log_group" --retention-in-days "$log_retention_days"
 cat > "$work/environment.json" << EOF
-{"Variables": {"ITEMS_TABLE": "$table", "API_TOKEN_SECRET_ARN": "$secret_arn", "CORS_ALLOW_ORIGINS": "",
+{"Variables": {"ITEMS_TABLE": "$table", "AUTH_MODE": "token", "API_TOKEN_SECRET_ARN": "$secret_arn", "CORS_ALLOW_ORIGINS": "",
                "STORE_TIMEOUT_MS": "3000", "METRICS_NAMESPACE": "ItemsApi", "METRICS_SERVICE": "$name"}}
 EOF
 # A new role takes a few seconds to be usable by Lambda ("The role defined for the
