@@ -88,6 +88,15 @@ pub struct GatewayProblem {
     pub request_id: String,
 }
 
+/// What API Gateway answers itself behind an HTTP API (template.yaml's `ApiType=Http`),
+/// which has no gateway responses to shape: `application/json` with its message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"message": "Too Many Requests"}))]
+pub struct GatewayMessage {
+    /// API Gateway's message for the error.
+    pub message: String,
+}
+
 /// Where an invalid input was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -568,6 +577,17 @@ pub struct TooManyRequests(#[allow(dead_code)] Problem);
     example = json!({"type": "about:blank", "title": "Internal server error", "detail": "API Gateway answered DEFAULT_5XX.", "instance": "/prod/api/items", "request_id": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"})
 )]
 pub struct BadGateway(#[allow(dead_code)] GatewayProblem);
+
+/// Internal server error: a bug in the service (a problem document; quote its request
+/// id), or, on an HTTP API stage, the function failed, timed out or answered malformed
+/// output and API Gateway answered itself (`{"message": "Internal Server Error"}`);
+/// retry with backoff.
+#[derive(Debug, ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "The server failed to handle this request; quote the request id when reporting it.", "instance": "/api/items", "request_id": "5f0c6d1e-8a43-4a5b-9d6e-2f1a3b4c5d6e"})
+)]
+pub struct InternalError(#[allow(dead_code)] Problem);
 
 /// Gateway timeout: on a deployed stage, the function did not answer within API
 /// Gateway's integration timeout (29 s), or could not be invoked; retry with backoff.

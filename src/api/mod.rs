@@ -55,6 +55,11 @@ before or instead of the service, as problem documents made from the template's 
 responses (`GatewayProblem`): `429` when the stage's throttling limit is reached, `413` \
 for a body over 10 MB, `502` when the function fails, `504` when it does not answer in \
 time, and `403` for a method API Gateway does not route (such as `TRACE`).\n\n\
+Behind an HTTP API (template.yaml's `ApiType=Http`) API Gateway has no gateway \
+responses to shape: its own answers are `application/json` `{\"message\": \"...\"}` \
+(`GatewayMessage`): `429` when the stage's throttling limit is reached, `413` for a \
+body over 10 MB, `500` when the function fails or does not answer in time, and, with \
+users, `401` from its JWT authorizer for a missing or refused token.\n\n\
 The served document (`/openapi.json`) lists one server: the base URL you called it \
 through, so its \"Try it out\" and generated clients reach the same deployment.",
         license(name = "MIT", identifier = "MIT"),
@@ -76,7 +81,7 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
         (name = "items", description = "Create, read, replace, delete and list items."),
         (name = "service", description = "What the service is, where it runs, and whether it is healthy."),
     ),
-    components(schemas(error::Problem, error::GatewayProblem), responses(
+    components(schemas(error::Problem, error::GatewayProblem, error::GatewayMessage), responses(
         error::MalformedJson,
         error::Unauthorized,
         items::ItemNotFound,
@@ -93,6 +98,7 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
         error::PreconditionRequired,
         error::BadGateway,
         error::GatewayTimeout,
+        error::InternalError,
     )),
     modifiers(&BearerAuth),
 )]
@@ -176,12 +182,45 @@ impl Modify for SharedResponses {
                 if reaches_store || checks_token {
                     share("503", "StoreUnavailable");
                 }
+                share("500", "InternalError");
                 share("502", "BadGateway");
                 share("504", "GatewayTimeout");
             }
         }
         if let Some(components) = openapi.components.as_mut() {
             name_limits(&mut components.responses);
+            gateway_messages(&mut components.responses);
+        }
+    }
+}
+
+/// The answers an HTTP API's gateway gives itself, as `application/json`
+/// `{"message": ...}` (it has no gateway responses to make them problem documents):
+/// its throttling (429), its 10 MB payload limit (413), its JWT authorizer (401), and a
+/// function that failed or timed out (500).
+fn gateway_messages(
+    responses: &mut std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::Response>,
+    >,
+) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+    for (name, message) in [
+        ("TooManyRequests", "Too Many Requests"),
+        ("PayloadTooLarge", "Request Entity Too Large"),
+        ("Unauthorized", "Unauthorized"),
+        ("InternalError", "Internal Server Error"),
+    ] {
+        if let Some(RefOr::T(response)) = responses.get_mut(name) {
+            response.content.insert(
+                "application/json".to_owned(),
+                RefOr::T(
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("GatewayMessage")))
+                        .example(Some(serde_json::json!({ "message": message })))
+                        .build(),
+                ),
+            );
         }
     }
 }
