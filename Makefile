@@ -11,7 +11,7 @@ PY := target/py
 export PATH := $(CURDIR)/$(PY)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: contract-users partition-limits-self-test image image-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
+.PHONY: bench-partitions contract-users partition-limits-self-test image image-test preflight guard bench-stage stage stage-test contract-stage clients-stage bench bench-quick help setup doctor checkov workflow-lint figures deploy-prompts-check tools-self-test readme lambda-watch redoc-bundle test fmt lint unit template contract contract-lambda contract-self-test contract-diff contract-diff-self-test clients mock package run openapi openapi-bless mutants clean-tools
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -152,6 +152,9 @@ bench: ## Benchmarks against the Python original; updates docs/performance.md
 bench-stage: package ## What the local stage adds to a request (x86_64 release build and the arm64 package under qemu); updates docs/performance.md
 	$(CARGO) build --release --quiet --bin items-api
 	$(PY)/bin/python benches/stage_overhead.py
+
+bench-partitions: ## DynamoDB past one partition: creates/s and listItems for 1, 4 and 16 shards under the per-partition limits model; updates benches/results.json and docs/performance.md
+	python3 benches/run.py --partitions-only
 
 bench-quick: ## A short benchmark run (smoke test, fewer samples)
 	python3 benches/run.py --quick --skip-package

@@ -16,9 +16,10 @@ without rewriting them. Two kinds of quoted figure are kept to the results:
   separators or a decimal point, or alone in a table cell; code is not prose.
 
 So a figure added to the prose fails the check until it is marked or listed, and a
-marker or a listing that no longer matches the doc fails it too. The doc's `results`
-and `stage-overhead` blocks, which `make bench` and `make bench-stage` write, must
-still hold the tables those write from their JSON, so a hand edit there fails as well.
+marker or a listing that no longer matches the doc fails it too. The doc's `results`,
+`stage-overhead` and `partitions` blocks, which `make bench`, `make bench-stage` and
+`make bench-partitions` write, must still hold the tables those write from their JSON,
+so a hand edit there fails as well.
 
 `benches/run.py` calls `--write` after each run (blocks and marked figures);
 `make figures` runs `--check`, which fails on any of the above and changes nothing.
@@ -68,9 +69,25 @@ def package(r: dict) -> str:
     )
 
 
+def capacity_model(r: dict) -> str:
+    """docs/dynamodb.md's capacity plan: what the per-partition limits model measured."""
+    p = r["partitions"]
+    rows = p["shards"]
+    units = " / ".join(f"{rows[n]['list']['20']['read_units_per_page']:g}" for n in ("1", "4", "16"))
+    return (
+        f"Measured by `make bench-partitions` ({p['date']}; docs/performance.md, \"DynamoDB past one\n"
+        f"partition\"), under a model of {p['settings']['write_units_per_key']:g} write and "
+        f"{p['settings']['read_units_per_key']:g} read units per second per partition key\n"
+        f"value: {rows['1']['creates_per_s']:g} creates/s with 1 shard, {rows['4']['creates_per_s']:g} with 4, "
+        f"{rows['16']['creates_per_s']:g} with 16 ({p['creates_ratio_16_to_1']:g}× 1 shard's);\n"
+        f"a list page of 20 items of {p['item_bytes']:.0f} bytes read {units} units at 1 / 4 / 16 shards."
+    )
+
+
 BLOCKS = {
     ROOT / "README.md": {"performance": performance},
     ROOT / "docs" / "operations.md": {"package": package},
+    ROOT / "docs" / "dynamodb.md": {"capacity-model": capacity_model},
 }
 
 
@@ -95,6 +112,7 @@ PROSE = {
     "rust-share-of-bare-axum": _rust_share_of_bare,
     "rss-rust": lambda r: f"{r['peak_rss_mb']['rust']} MB",
     "rss-bare": lambda r: f"{r['peak_rss_mb']['bare']} MB",
+    "partitions-create-ratio": lambda r: f"{r['partitions']['creates_ratio_16_to_1']:g}×",
 }
 
 SESSION = "measured once, in the session the doc dates; not in results.json"
@@ -153,6 +171,9 @@ NOT_FROM_RESULTS = [
     ("6.2 MB of the 8.1 MB code segment", SESSION),
     ("up to 64 KiB around each page", SETTING),
     ("within 1.5 MB of the bare server's whole footprint", SESSION),
+    ("serves each partition at most 1,000 write units and 3,000 read units", SETTING),
+    ("where a partition takes 1,000 writes a second", SETTING),
+    ("144.1 of the 160 creates/s that 16 shards allow", SESSION),
 ]
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -272,10 +293,12 @@ def check_prose(text: str, results: dict, doc_name: str) -> tuple[str, list[str]
 
 
 def check_tables(text: str, results: dict, stage_results: dict) -> list[str]:
-    """docs/performance.md's `results` and `stage-overhead` blocks, written by
-    `make bench` and `make bench-stage`, still hold the tables those write from their
-    JSON (a hand edit inside them is caught; only the benches rewrite them)."""
+    """docs/performance.md's `results`, `stage-overhead` and `partitions` blocks, written
+    by `make bench`, `make bench-stage` and `make bench-partitions`, still hold the tables
+    those write from their JSON (a hand edit inside them is caught; only the benches
+    rewrite them)."""
     # The writers' own table functions (benches/), imported only for this check.
+    import partitions
     import run
     import stage_overhead
 
@@ -283,6 +306,7 @@ def check_tables(text: str, results: dict, stage_results: dict) -> list[str]:
     for name, tables, writer in (
         ("results", [run.cold_table(results["cold_start_ms"]), run.table(results)], "make bench"),
         ("stage-overhead", [stage_overhead.table(stage_results)], "make bench-stage"),
+        ("partitions", [partitions.table(results["partitions"])], "make bench-partitions"),
     ):
         block = re.search(rf"<!-- {name} -->.*?<!-- /{name} -->", text, re.S)
         if block is None or not all(table in block.group(0) for table in tables):

@@ -5,12 +5,16 @@ Measures cold starts as Lambda starts a function (benches/cold_start.py: the dep
 configuration, DynamoDB + Secrets Manager through TLS, next to the SQLite one, a bare
 lambda_http ceiling and the Python original), warm invocations (one process, many
 events), HTTP throughput and latency under wrk, peak memory under that load, the
-package sizes, and a bare axum server as the ceiling.
-Writes benches/results.json and the table in docs/performance.md (between its
-`<!-- results -->` markers).
+package sizes, and a bare axum server as the ceiling; then the DynamoDB store past one
+partition (benches/partitions.py: creates/s and listItems for 1, 4 and 16 shards under
+the per-partition limits model).
+Writes benches/results.json and the tables in docs/performance.md (between its
+`<!-- results -->` and `<!-- partitions -->` markers).
 
 Only 127.0.0.1 is contacted; every load is bounded in time and stops by itself.
-Usage: python3 benches/run.py [--quick] [--skip-package]
+Usage: python3 benches/run.py [--quick] [--skip-package] [--partitions-only]
+  --partitions-only   only benches/partitions.py (`make bench-partitions`): its figures
+                      replace results.json's "partitions", the rest is kept
 """
 
 import argparse
@@ -31,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "tools"))
 from service import Service  # noqa: E402  (the shared start/wait/stop helper)
+import partitions  # noqa: E402  (benches/partitions.py: its table; it runs in the tools venv)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "target" / "bench"
@@ -62,6 +67,16 @@ def setup(skip_package: bool) -> None:
     log("building the release binary and the bare axum and lambda_http ceilings")
     run(["cargo", "build", "--release", "--quiet", "--bin", "items-api", "--example", "bare-axum",
          "--example", "bare-lambda"], cwd=ROOT)
+
+
+def partition_figures(quick: bool):
+    """benches/partitions.py, in the tools venv (it reads moto with boto3)."""
+    log("DynamoDB past one partition: 1, 4 and 16 shards under the per-partition limits model")
+    out = BENCH / "partitions.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run([str(PY / "bin" / "python"), str(ROOT / "benches" / "partitions.py"), "--out", str(out),
+         *(["--quick"] if quick else [])], cwd=ROOT)
+    return json.loads(out.read_text())
 
 
 def median_ms(samples):
@@ -315,18 +330,35 @@ def update_docs(results) -> None:
     )
     text = re.sub(r"<!-- results -->.*?<!-- /results -->", block, text, flags=re.S)
     doc.write_text(text)
+    update_partitions_doc(results["partitions"])
     # The figures the README and the guides quote (benches/figures.py).
     run([sys.executable, str(ROOT / "benches" / "figures.py"), "--write"])
+
+
+def update_partitions_doc(figures) -> None:
+    """The `<!-- partitions -->` block of docs/performance.md, from results.json's
+    "partitions" (benches/partitions.py's table)."""
+    doc = ROOT / "docs" / "performance.md"
+    text = doc.read_text()
+    if "<!-- partitions -->" not in text:
+        raise SystemExit("docs/performance.md has no <!-- partitions --> block")
+    block = f"<!-- partitions -->\n{partitions.table(figures)}\n<!-- /partitions -->"
+    doc.write_text(re.sub(r"<!-- partitions -->.*?<!-- /partitions -->", lambda _: block, text, flags=re.S))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke test)")
     parser.add_argument("--skip-package", action="store_true", help="do not build the arm64 Lambda zip")
+    parser.add_argument("--partitions-only", action="store_true",
+                        help="only the DynamoDB shards bench; merged into the existing benches/results.json")
     args = parser.parse_args()
     runs, count, seconds = (5, 500, 2) if args.quick else (15, 5000, 8)
 
     started = time.time()
+    if args.partitions_only:
+        partitions_only(args.quick, started)
+        return
     setup(args.skip_package)
     results = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
@@ -339,12 +371,28 @@ def main() -> None:
     results["http"], results["peak_rss_mb"] = http_benchmarks(seconds)
     results["package"] = package_sizes(args.skip_package)
     carry_over_package(results)
+    results["partitions"] = partition_figures(args.quick)
     errors = sum(v[side]["errors"] for v in results["http"].values() for side in v)
     (ROOT / "benches" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     update_docs(results)
     log(f"done in {time.time() - started:.0f} s; benches/results.json and docs/performance.md updated")
     if errors:
         raise SystemExit(f"bench: {errors} HTTP errors under load (must be 0)")
+
+
+def partitions_only(quick: bool, started: float) -> None:
+    """`make bench-partitions`: benches/partitions.py alone, its figures merged into the
+    results of the last full run (which keep their own date)."""
+    path = ROOT / "benches" / "results.json"
+    results = json.loads(path.read_text())
+    run([str(ROOT / "tests" / "tools" / "setup.sh")])
+    log("building the release binary")
+    run(["cargo", "build", "--release", "--quiet", "--bin", "items-api"], cwd=ROOT)
+    results["partitions"] = partition_figures(quick)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    update_partitions_doc(results["partitions"])
+    run([sys.executable, str(ROOT / "benches" / "figures.py"), "--write"])
+    log(f"done in {time.time() - started:.0f} s; benches/results.json (partitions) and docs/performance.md updated")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,21 @@ class FiguresCheckTest(unittest.TestCase):
         _, problems = self.review(doc)
         self.assertTrue(any("<!-- results --> block is not what make bench wrote" in p for p in problems), problems)
 
+    def test_a_hand_edit_inside_the_partitions_table_fails(self) -> None:
+        ratio = f"**{self.results['partitions']['creates_ratio_16_to_1']:g}×**"
+        doc = self.altered(ratio, "**99×**")
+        _, problems = self.review(doc)
+        self.assertTrue(any("<!-- partitions --> block is not what make bench-partitions wrote" in p
+                            for p in problems), problems)
+
+    def test_the_capacity_plan_quotes_the_partition_figures(self) -> None:
+        plan = ROOT / "docs" / "dynamodb.md"
+        creates = f"{self.results['partitions']['shards']['16']['creates_per_s']:g} with 16"
+        self.assertEqual(self.texts[plan].count(creates), 1, f"the capacity plan no longer has {creates!r}")
+        texts = {**self.texts, plan: self.texts[plan].replace(creates, "99999 with 16")}
+        new, _ = figures.review(texts, self.results, self.stage_results)
+        self.assertEqual(new[plan], self.texts[plan])  # --check finds it stale, --write restores it
+
     def test_figures_in_code_and_versions_are_not_figures(self) -> None:
         found = [m.group(0) for m in figures.figures_in_prose(
             "Run `wrk -d6s` (Swagger UI 5.32.6, x86_64, FTS3/5):\n\n```\nsleep 2.5 ms\n```\n"
