@@ -52,7 +52,7 @@ MIN_UNRESERVED = 100
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 CONCURRENCY_QUOTA_CODE = "L-B99A9384"
 # What a parameter is when neither --parameter, samconfig.toml nor the template sets it.
-FALLBACK_DEFAULTS = {"ReservedConcurrency": "0", "ApiGatewayAccountRole": "existing"}
+FALLBACK_DEFAULTS = {"ReservedConcurrency": "0", "ApiGatewayAccountRole": "existing", "ApiType": "Rest"}
 API_GATEWAY_ROLE_MODES = ("existing", "create")
 # The AWS managed policy that lets API Gateway write logs to CloudWatch Logs.
 # https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
@@ -319,7 +319,13 @@ def role_commands(settings: DeploySettings, account: str | None) -> str:
 def check_api_gateway_logging(apigateway: Any, settings: DeploySettings, account: str | None,
                               iam: Any = None) -> Finding:
     """The stage's access logging has the account's CloudWatch Logs role, or the stack sets it;
-    with `iam`, the role the setting names must still exist."""
+    with `iam`, the role the setting names must still exist. An HTTP API (ApiType=Http)
+    needs none: CloudWatch Logs delivers its access logs
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging.html)."""
+    api_type, api_source = settings.parameter("ApiType")
+    if api_type == "Http":
+        return passed("api-logging", f"ApiType=Http ({api_source}): an HTTP API's access logs need no "
+                      "API Gateway CloudWatch Logs role")
     mode, source = settings.parameter("ApiGatewayAccountRole")
     if mode not in API_GATEWAY_ROLE_MODES:
         return failed("api-logging", f"ApiGatewayAccountRole={mode} ({source}) is neither existing nor create",

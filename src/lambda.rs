@@ -573,8 +573,12 @@ fn adapt(request: lambda_http::Request) -> axum::extract::Request {
 ///   execute-api host, the mapping (`/v1`) or nothing on a custom domain. Any other
 ///   resource (the root `/`, a route per path): the path without the stage, which
 ///   `lambda_http` puts before `path`.
-/// - HTTP API (v2) and function URLs: a named stage is the first segment of `rawPath`
-///   (aws-lambda-rust-runtime#919); `$default` has none.
+/// - HTTP API (v2): `rawPath` is the client's path, with what came before the API in
+///   it: a named stage (aws-lambda-rust-runtime#919) or a custom domain's API mapping
+///   key (`/v1/api/items` for the route `ANY /api/items`). The route that matched
+///   (`routeKey`, its path parameters filled in) is the API path, as sent; the rest of
+///   `rawPath` before it is the base. Without a route of its own (`$default`, function
+///   URLs): a named stage is the first segment of `rawPath`; `$default` has none.
 /// - ALB: no base path.
 fn split_base_path(request: &lambda_http::Request) -> (String, String) {
     let path = request.uri().path().to_owned();
@@ -598,6 +602,19 @@ fn split_base_path(request: &lambda_http::Request) -> (String, String) {
             (base, app_path)
         }
         Some(RequestContext::ApiGatewayV2(context)) => {
+            let route = context.route_key.as_deref().and_then(route_path);
+            let matched = route.and_then(|route| {
+                let app_path = route_suffix(&path, route, request.path_parameters_ref())?;
+                let base = if app_path == "/" {
+                    path.trim_end_matches('/')
+                } else {
+                    path.strip_suffix(app_path.as_str())?
+                };
+                Some((base.to_owned(), app_path))
+            });
+            if let Some(found) = matched {
+                return found;
+            }
             let stage = context.stage.as_deref().filter(|s| *s != "$default");
             let app_path = strip_stage(&path, stage);
             let base = if app_path == path {
@@ -640,6 +657,36 @@ fn encoded_suffix(path: &str, proxy: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The path of an HTTP API route key (`ANY /api/items` → `/api/items`); None for
+/// `$default`, which names no path.
+fn route_path(route_key: &str) -> Option<&str> {
+    let (_method, path) = route_key.split_once(' ')?;
+    path.starts_with('/').then_some(path)
+}
+
+/// The end of `path` (as sent) that the HTTP API route `route` matched: the route's
+/// path with each `{name}` and `{name+}` replaced by its path parameter; the root
+/// route `/` is `/` whatever the base (`/v1` or `/v1/`). None when `path` does not end with
+/// it, decoded or as sent (a parameter API Gateway decoded that the path encodes).
+fn route_suffix(path: &str, route: &str, parameters: Option<&QueryMap>) -> Option<String> {
+    if route == "/" {
+        return Some("/".to_owned());
+    }
+    let mut wanted = String::new();
+    for segment in route.split('/').filter(|s| !s.is_empty()) {
+        let value = match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => parameters?.first(name.trim_end_matches('+'))?,
+            None => segment,
+        };
+        wanted.push('/');
+        wanted.push_str(value.trim_start_matches('/'));
+    }
+    if path.ends_with(&wanted) {
+        return Some(wanted);
+    }
+    encoded_suffix(path, &wanted)
 }
 
 /// `/prod/api/x` → `/api/x` for stage `prod`; anything else unchanged.

@@ -190,6 +190,51 @@ async fn http_api_v2_named_stage_is_stripped_from_the_path() {
     assert_eq!(body["api_request_id"], "JKJaXmPLvHcESHA=");
 }
 
+/// An HTTP API's `$default` stage mapped on a custom domain under the API mapping key
+/// `v1`: the client called https://api.example.com/v1/…, API Gateway matched the route
+/// without the key (`ANY /api/items`, `ANY /{proxy+}` with `proxy` the rest) and left
+/// the key in `rawPath` and `requestContext.http.path` (tests/events/README.md).
+#[tokio::test]
+async fn http_api_v2_custom_domain_api_mapping_is_kept() {
+    let app = app();
+    let created = invoke(&app, "http-v2-custom-domain-create-item.json").await;
+    assert_eq!(created["statusCode"], 201, "{created}");
+    let item = body_json(&created);
+    assert_eq!(
+        created["headers"]["location"],
+        format!("/v1/api/items/{}", item["id"].as_str().expect("id"))
+    );
+
+    let spec = body_json(&invoke(&app, "http-v2-custom-domain-get-openapi.json").await);
+    assert_eq!(
+        spec["servers"],
+        serde_json::json!([{"url": "https://api.example.com/v1"}]),
+        "Try it out calls the domain under its mapping"
+    );
+
+    let docs = invoke(&app, "http-v2-custom-domain-get-docs-index.json").await;
+    assert_eq!(docs["statusCode"], 200, "{docs}");
+    let html = docs["body"].as_str().expect("text");
+    assert!(
+        html.contains("swagger-ui") && !html.contains("\"/"),
+        "relative assets only"
+    );
+
+    // The root route (`ANY /`) under the mapping, with and without a trailing slash.
+    for raw_path in ["/v1", "/v1/"] {
+        let root = answer_changed("http-v2-custom-domain-get-openapi.json", |event| {
+            event["routeKey"] = "ANY /".into();
+            event["requestContext"]["routeKey"] = "ANY /".into();
+            event["rawPath"] = raw_path.into();
+            event["requestContext"]["http"]["path"] = raw_path.into();
+            event["pathParameters"] = Value::Null;
+        })
+        .await;
+        assert_eq!(root.status, 200, "{raw_path}: {root:?}");
+        assert_eq!(root.body["docs_url"], "/v1/docs/", "{raw_path}");
+    }
+}
+
 #[tokio::test]
 async fn http_api_v2_repeated_query_keys_are_seen() {
     let response = invoke(&app(), "http-v2-list-items-repeated-query.json").await;

@@ -2,7 +2,8 @@
 """A Lambda function that misbehaves on request, for the local stage's tests.
 
 Speaks the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API) as any custom runtime does and
-answers REST v1 proxy events by their path (after the stage):
+answers REST v1 proxy events and HTTP API (payload format 2.0) events by their path
+(after the stage; an HTTP API's `rawPath`):
 
 - `/api/health`: 200, so the stage counts as answering;
 - `/`, `/echo...` and `/api/items...`: 200 with the event it received as the JSON body
@@ -11,6 +12,10 @@ answers REST v1 proxy events by their path (after the stage):
 - `/headers`: the same header in `headers` and `multiValueHeaders`, and headers API
   Gateway remaps (`Date`, `Server`);
 - `/malformed`: an answer that is not a proxy response (no `statusCode`);
+- `/cookies` (2.0): `cookies` and `headers`, as a 2.0 response carries them;
+- `/inferred` (2.0): a JSON object without `statusCode`, which an HTTP API infers a
+  response from;
+- `/badstatus`: a `statusCode` that is not a number;
 - `/error`: an error reported through `/invocation/{id}/error`;
 - `/exit`: the process exits without answering;
 - `/sleep/SECONDS`: answers after that many seconds.
@@ -32,8 +37,19 @@ def post(path: str, payload: object) -> None:
     urllib.request.urlopen(request).read()
 
 
+def path_of(event: dict) -> str:
+    return (event.get("rawPath") if event.get("version") == "2.0" else event.get("path")) or ""
+
+
 def answer(event: dict) -> dict:
-    path = event.get("path") or ""
+    path = path_of(event)
+    if path == "/cookies":
+        return {"statusCode": 201, "headers": {"x-one": "a,b", "content-type": "text/plain"},
+                "cookies": ["a=1; Path=/", "b=2; HttpOnly"], "body": "cookies"}
+    if path == "/inferred":
+        return {"message": "no statusCode", "items": [1, 2]}
+    if path == "/badstatus":
+        return {"statusCode": "two hundred", "body": "{}"}
     if path.startswith(("/echo", "/api/items")) or path == "/":
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
     if path == "/binary":
@@ -54,7 +70,7 @@ def main() -> None:
         with urllib.request.urlopen(f"{API}/invocation/next") as response:
             request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
             event = json.loads(response.read())
-        path = event.get("path") or ""
+        path = path_of(event)
         if path == "/exit":
             sys.exit(3)
         if path == "/error":

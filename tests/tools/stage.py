@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The deployed REST API stage on one machine: `make stage`.
+"""The deployed REST API stage, or HTTP API, on one machine: `make stage`.
 
 What `sam local start-api` offers, without a container engine, and with the data
 stores emulated: the package AWS receives, behind API Gateway as template.yaml
@@ -22,6 +22,27 @@ configures it.
   (INTEGRATION_TIMEOUT). A template that uses a `$context` variable API Gateway does
   not document for mapping templates is refused at start-up: on AWS it would not
   render.
+- **An HTTP API** (template.yaml's `ApiType=Http`, STAGE_API_TYPE=http): the routes of
+  its DefinitionBody (`ANY /`, `ANY /{proxy+}`, a `$default` route, a method's own
+  route before `ANY`), its `$default` stage served at the root (a named stage is a
+  path prefix that stays in `rawPath`), `DefaultRouteSettings` throttling; each
+  request becomes the payload format 2.0 event (`rawPath`, `rawQueryString`,
+  `cookies`, header names lower-cased and repeated values joined with commas,
+  `requestContext.http`, a body base64-encoded unless its type is text) and the
+  function's 2.0 answer HTTP (`headers`, `cookies` as Set-Cookie, base64 decoded
+  whatever the Accept; without `statusCode`, the whole answer as a JSON body with 200).
+  Its own answers are `{"message": ...}` JSON, no gateway responses: a path no route
+  takes 404, throttled 429, a body over 10 MB 413, a function that fails or answers
+  malformed output 500, no answer within 30 s 503. In Cognito mode its JWT
+  authorizer: the token (alone or after `Bearer `) signed by the issuer, `iss`, `aud`
+  (or `client_id` without `aud`) one of the audience, `exp`/`nbf`/`iat`, no look at
+  `token_use`; refused, 401 `{"message":"Unauthorized"}` with `www-authenticate:
+  Bearer scope="" error="invalid_token" error_description="..."` (the audience's
+  wording is AWS's documented one, the others follow it; without a token, no error
+  code, RFC 6750 section 3); accepted, the claims in
+  `requestContext.authorizer.jwt.claims`, as strings.
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-jwt.html
 - **The function** runs under the Lambda Runtime API (tests/tools/runtime_api.py, the
   emulator the cold-start bench uses) with the template's environment, memory size and
   timeout: by default the arm64 `bootstrap` taken out of the package zip `make package`
@@ -52,6 +73,10 @@ Once the stage answers it prints `stage: URL` and `token: TOKEN` (with a secret)
 `issuer: URL` and `client: ID` (with the Cognito authorizer: POST {"claims": {...}} to
 `issuer/mint` for a token, oidc_issuer.py); it stops on Ctrl-C
 or SIGTERM and stops every process it started. Only 127.0.0.1 is used.
+
+Routes come from the API's DefinitionBody (SAM adds nothing to a DefinitionBody of the
+template's own): each path and method and the function its Lambda proxy integration
+calls.
 
 What it does not emulate: TLS on the front (plain HTTP on 127.0.0.1; the function is
 told `X-Forwarded-Proto: http` so the links it makes work here), more than one
@@ -101,6 +126,9 @@ API_ID = "localstage"
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html):
 MAX_PAYLOAD = 10 * 1024 * 1024  # "Payload size": 10 MB
 INTEGRATION_TIMEOUT_S = 29.0  # "Integration timeout": 50 ms to 29 s, 29 s by default
+# HTTP APIs' quotas (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html):
+# the same 10 MB payload, an integration timeout of 30 s at most.
+HTTP_INTEGRATION_TIMEOUT_S = 30.0
 # Lambda's quota for a synchronous invocation's request and response
 # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): 6 MB.
 MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024
@@ -381,17 +409,20 @@ class Route:
     method: str  # "ANY" or one method
     pattern: re.Pattern
     names: list[str]
-    # The Cognito authorizer's scopes for this method ([]: an ID token), None: public.
+    # The authorizer's scopes for this method ([]: none asked), None: public.
     scopes: list[str] | None = None
+    payload_format: str = "1.0"  # the integration's payloadFormatVersion (HTTP APIs)
 
 
 @dataclass
 class CognitoAuthorizer:
-    """A `cognito_user_pools` security scheme: the pools (their ARNs) and the app
-    clients whose tokens it accepts."""
+    """A REST API's `cognito_user_pools` security scheme (the pools, their ARNs, and
+    the app clients whose tokens it accepts), or an HTTP API's `jwt` one (`jwt` True:
+    the issuer in `provider_arns`, the audience in `client_ids`)."""
     scheme: str
     provider_arns: list[str]
     client_ids: list[str]
+    jwt: bool = False
 
 
 @dataclass
@@ -412,9 +443,12 @@ class StageConfig:
     secrets_: dict[str, dict]
     resolver: Resolver = field(repr=False)
     authorizer: CognitoAuthorizer | None = None
+    kind: str = "rest"  # "rest": a REST API (v1 events); "http": an HTTP API (2.0 events)
 
 
 def route_for(path: str, method: str) -> Route:
+    if path == "$default":  # an HTTP API's catch-all route: any path no other route matches
+        return Route(path, "ANY", re.compile("^/.*$", re.DOTALL), [])
     names: list[str] = []
     parts = []
     for segment in path.strip("/").split("/") if path.strip("/") else []:
@@ -432,34 +466,39 @@ def route_for(path: str, method: str) -> Route:
     return Route(path, method.upper(), pattern, names)
 
 
+API_KINDS = {"AWS::Serverless::Api": "rest", "AWS::Serverless::HttpApi": "http"}
+
+
 def read_stage(template: dict, resolver: Resolver) -> StageConfig:
     resources: dict = template.get("Resources") or {}
     globals_function = (template.get("Globals") or {}).get("Function") or {}
-    apis = [name for name, r in resources.items() if r.get("Type") == "AWS::Serverless::Api"]
-    if len(apis) != 1:
-        raise StageError(f"the stage serves a template with one AWS::Serverless::Api; this one has {len(apis)}")
-    api_name = apis[0]
-    # Physical ids first: the environment refers to them.
-    tables, secrets_found, clients = {}, {}, []
     # What CloudFormation would not make for these parameters.
     resources = {name: r for name, r in resources.items()
                  if "Condition" not in r or resolver.condition(r["Condition"])}
+    apis = [name for name, r in resources.items() if r.get("Type") in API_KINDS]
+    if len(apis) != 1:
+        raise StageError("the stage serves a template that makes one AWS::Serverless::Api or "
+                         f"AWS::Serverless::HttpApi for these parameters; this one makes {len(apis)}")
+    api_name = apis[0]
+    kind = API_KINDS[resources[api_name]["Type"]]
+    # Physical ids first: the environment refers to them.
+    tables, secrets_found, clients = {}, {}, []
     for name, resource in resources.items():
-        kind = resource.get("Type")
-        if kind == "AWS::DynamoDB::Table":
+        kind_of = resource.get("Type")
+        if kind_of == "AWS::DynamoDB::Table":
             props = resource.get("Properties") or {}
             table = props.get("TableName") or physical_name(resolver.stack, name)
             resolver.physical[name] = table
             resolver.attributes[(name, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
             tables[name] = props
-        elif kind == "AWS::SecretsManager::Secret":
+        elif kind_of == "AWS::SecretsManager::Secret":
             secrets_found[name] = resource.get("Properties") or {}
             resolver.physical[name] = ""  # the ARN, once moto made the secret
-        elif kind == "AWS::Logs::LogGroup":
+        elif kind_of == "AWS::Logs::LogGroup":
             group = resolver.value((resource.get("Properties") or {}).get("LogGroupName")) or name
             resolver.physical[name] = group
             resolver.attributes[(name, "Arn")] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
-        elif kind == "AWS::Serverless::Function":
+        elif kind_of == "AWS::Serverless::Function":
             props = resource.get("Properties") or {}
             function = resolver.value(props.get("FunctionName")) if "FunctionName" in props else \
                 physical_name(resolver.stack, name)
@@ -468,47 +507,51 @@ def read_stage(template: dict, resolver: Resolver) -> StageConfig:
             if props.get("AutoPublishAlias"):  # SAM's `!Ref Function.Alias`
                 resolver.physical[f"{name}.Alias"] = \
                     f"{resolver.attributes[(name, 'Arn')]}:{resolver.value(props['AutoPublishAlias'])}"
-        elif kind == "AWS::Cognito::UserPool":
+        elif kind_of == "AWS::Cognito::UserPool":
             pool = f"{REGION}_{secrets.token_hex(5)}"
             resolver.physical[name] = pool
             resolver.attributes[(name, "Arn")] = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool}"
-        elif kind == "AWS::Cognito::UserPoolClient":
+        elif kind_of == "AWS::Cognito::UserPoolClient":
             client = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(26))
             resolver.physical[name] = client
             clients.append(client)
         else:
             resolver.physical.setdefault(name, physical_name(resolver.stack, name))
-    functions = []
-    for name, resource in resources.items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        events = (resource.get("Properties") or {}).get("Events") or {}
-        routes = [route_for(e["Properties"]["Path"], e["Properties"]["Method"])
-                  for e in events.values() if e.get("Type") == "Api"
-                  and e["Properties"].get("RestApiId") == {"Ref": api_name}]
-        if any((e.get("Properties") or {}).get("Auth") for e in events.values()):
-            raise StageError(f"{name}: the stage reads authorization from {api_name}'s DefinitionBody, "
-                             "not from SAM's Auth")
-        if routes:
-            functions.append((name, resource, routes))
-    if len(functions) != 1:
-        raise StageError(f"the stage serves one function behind {api_name}; the template routes to {len(functions)}")
-    function_logical, function, routes = functions[0]
-    props = {**globals_function, **(function.get("Properties") or {})}
-    if (resources[api_name].get("Properties") or {}).get("Auth"):
+    api_props = resources[api_name].get("Properties") or {}
+    if api_props.get("Auth") or any(
+            (e.get("Properties") or {}).get("Auth")
+            for r in resources.values() if r.get("Type") == "AWS::Serverless::Function"
+            for e in ((r.get("Properties") or {}).get("Events") or {}).values()):
         raise StageError(f"{api_name}: the stage reads authorization from the DefinitionBody, not from SAM's Auth")
-    api = resolver.value(resources[api_name].get("Properties") or {})
+    api = resolver.value(api_props)
+    body = api.get("DefinitionBody") or {}
+    functions = {name: resolver.attributes[(name, "Arn")] for name, r in resources.items()
+                 if r.get("Type") == "AWS::Serverless::Function"}
+    routes, called = body_routes(body, functions)
+    if len(called) != 1:
+        raise StageError(f"the stage serves one function behind {api_name}; its DefinitionBody calls "
+                         f"{len(called)}")
+    function_logical = called.pop()
+    function = resources[function_logical]
+    props = {**globals_function, **(function.get("Properties") or {})}
     clients += [str(resolver.parameters[p]) for p in ("ExistingUserPoolClientId",) if resolver.parameters.get(p)]
-    authorizer = guard_routes(api.get("DefinitionBody") or {}, routes, clients)
+    authorizer = guard_routes(body, routes, clients)
     throttling = []
-    for setting in api.get("MethodSettings") or []:
+    if kind == "http":
+        # DefaultRouteSettings: every route of the stage.
+        settings = [dict(api.get("DefaultRouteSettings") or {}, ResourcePath="/*", HttpMethod="*")]
+        stage_name = str(api.get("StageName") or "$default")
+    else:
+        settings = api.get("MethodSettings") or []
+        stage_name = str(resolver.value(api.get("StageName")))
+    for setting in settings:
         if "ThrottlingRateLimit" in setting or "ThrottlingBurstLimit" in setting:
             throttling.append((setting.get("ResourcePath", "/*"), setting.get("HttpMethod", "*"),
                                float(setting.get("ThrottlingRateLimit", 10000)),
                                int(setting.get("ThrottlingBurstLimit", 5000))))
     logging_config = resolver.value(props.get("LoggingConfig") or {})
     return StageConfig(
-        stage=str(resolver.value(api.get("StageName"))),
+        stage=stage_name,
         routes=routes,
         binary_media_types=[t.replace("~1", "/") for t in api.get("BinaryMediaTypes") or []],
         throttling=throttling,
@@ -524,7 +567,40 @@ def read_stage(template: dict, resolver: Resolver) -> StageConfig:
         secrets_=secrets_found,
         resolver=resolver,
         authorizer=authorizer,
+        kind=kind,
     )
+
+
+def body_routes(body: dict, functions: dict[str, str]) -> tuple[list[Route], set[str]]:
+    """The routes of an API's DefinitionBody (each path and method, `ANY` for
+    `x-amazon-apigateway-any-method`, an HTTP API's `$default` route) and the functions
+    (logical ids) their Lambda proxy integrations call. SAM adds nothing to a
+    DefinitionBody of the template's own, so this is what API Gateway routes."""
+    routes: list[Route] = []
+    called: set[str] = set()
+    for path, methods in (body.get("paths") or {}).items():
+        for key, operation in (methods or {}).items():
+            if key == "x-amazon-apigateway-any-method":
+                method = "ANY"
+            elif key.upper() in METHODS:
+                method = key.upper()
+            else:
+                continue
+            integration = (operation or {}).get("x-amazon-apigateway-integration") or {}
+            if integration.get("type") != "aws_proxy":
+                raise StageError(f"{method} {path}: the stage emulates Lambda proxy integrations (aws_proxy) only")
+            uri = str(integration.get("uri") or "")
+            names = [name for name, arn in functions.items() if f"{arn}:" in uri or uri.endswith(arn)
+                     or f"{arn}/" in uri]
+            if len(names) != 1:
+                raise StageError(f"{method} {path}: its integration calls no function of the template ({uri})")
+            called.add(names[0])
+            route = route_for(path, method)
+            route.payload_format = str(integration.get("payloadFormatVersion") or "1.0")
+            routes.append(route)
+    if not routes:
+        raise StageError("the API's DefinitionBody has no routes with a Lambda proxy integration")
+    return routes, called
 
 
 def guard_routes(body: dict, routes: list[Route], client_ids: list[str]) -> CognitoAuthorizer | None:
@@ -537,8 +613,6 @@ def guard_routes(body: dict, routes: list[Route], client_ids: list[str]) -> Cogn
     for route in routes:
         methods = paths.get(route.resource) or {}
         key = "x-amazon-apigateway-any-method" if route.method == "ANY" else route.method.lower()
-        if paths and key not in methods:
-            raise StageError(f"{route.method} {route.resource}: an event the DefinitionBody has no method for")
         security = (methods.get(key) or {}).get("security") or []
         if not security:
             continue
@@ -547,12 +621,20 @@ def guard_routes(body: dict, routes: list[Route], client_ids: list[str]) -> Cogn
         (scheme_name, scopes), = security[0].items()
         scheme = schemes.get(scheme_name) or {}
         config = scheme.get("x-amazon-apigateway-authorizer") or {}
-        if config.get("type") != "cognito_user_pools":
+        if config.get("type") not in ("cognito_user_pools", "jwt"):
             raise StageError(f"{route.method} {route.resource}: security scheme {scheme_name} is not a Cognito "
-                             "user pool authorizer (the stage emulates no other)")
+                             "user pool or JWT authorizer (the stage emulates no other)")
         if found is not None and found.scheme != scheme_name:
-            raise StageError("the stage emulates one Cognito authorizer an API")
-        found = CognitoAuthorizer(scheme_name, list(config.get("providerARNs") or []), client_ids)
+            raise StageError("the stage emulates one authorizer an API")
+        if config["type"] == "jwt":
+            # An HTTP API's JWT authorizer: the audience is what it names, not the pool's clients.
+            jwt_config = config.get("jwtConfiguration") or {}
+            if config.get("identitySource") != "$request.header.Authorization":
+                raise StageError(f"{scheme_name}: the stage reads JWTs from $request.header.Authorization only")
+            found = CognitoAuthorizer(scheme_name, [str(jwt_config.get("issuer") or "")],
+                                      [str(a) for a in jwt_config.get("audience") or []], jwt=True)
+        else:
+            found = CognitoAuthorizer(scheme_name, list(config.get("providerARNs") or []), client_ids)
         route.scopes = list(scopes or [])
     return found
 
@@ -619,7 +701,8 @@ class Stage:
         self.integration_timeout_s = integration_timeout_s
         self.buckets = [(path, method, TokenBucket(rate, burst))
                         for path, method, rate, burst in config.throttling]
-        self.prefix = f"/{config.stage}"
+        # An HTTP API's $default stage is served at the root.
+        self.prefix = "" if config.stage == "$default" else f"/{config.stage}"
         self.busy = 0  # requests handed to the function and not yet answered
         self.idle = threading.Condition()
 
@@ -659,6 +742,8 @@ class Stage:
                     segments = [s for s in route.resource.split("/") if s]
                     rank = (tuple(2 if s.endswith("+}") else 1 if s.startswith("{") else 0 for s in segments),
                             route.method == "ANY")
+                    if route.resource == "$default":  # only where no other route matches
+                        rank = ((3,), True)
                     if best is None or rank < best[0]:
                         best = (rank, route, dict(zip(route.names, found.groups())))
                     break
@@ -880,6 +965,190 @@ class Stage:
             headers.append(("Content-Type", "application/json"))
         return Answer(status, headers, data)
 
+    # An HTTP API (ApiType Http): payload format 2.0 and the HTTP API's own answers.
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+
+    def authorize_jwt(self, route: Route, authorization: str | None) -> tuple[dict[str, Any] | None, str | None]:
+        """What an HTTP API's JWT authorizer decides: the token's claims, or why it is
+        refused (None and None: no token at all). The token alone or after `Bearer `;
+        its signature with the issuer's keys; `iss` the issuer; `aud`, or `client_id`
+        when there is no `aud`, one of the audience; `exp`, `nbf`, `iat`; one of the
+        route's scopes if it names any. It does not look at `token_use`: ID and access
+        tokens alike pass.
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-jwt.html"""
+        import jwt
+
+        if self.issuer is None or self.config.authorizer is None:
+            raise StageError("a guarded route needs the authorizer's issuer")
+        token = (authorization or "").strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        if not token:
+            return None, None
+        if self.keys is None:
+            with urllib.request.urlopen(f"{self.issuer}/.well-known/openid-configuration", timeout=10) as answer:
+                self.keys = jwt.PyJWKClient(json.loads(answer.read())["jwks_uri"], cache_keys=True)
+        try:
+            key = self.keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(token, key.key, algorithms=["RS256"], issuer=self.issuer,
+                                options={"require": ["exp", "iss"], "verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            return None, "the token has expired"
+        except jwt.InvalidIssuerError:
+            return None, "the token does not have a valid issuer"
+        except (jwt.PyJWTError, ValueError):
+            return None, "the token is not valid"
+        audience = set(self.config.authorizer.client_ids)
+        if "aud" in claims:
+            aud = claims["aud"]
+            valid = bool(audience & set([aud] if isinstance(aud, str) else aud or []))
+        else:
+            valid = claims.get("client_id") in audience
+        if not valid:
+            return None, "the token does not have a valid audience"
+        if route.scopes:
+            granted = str(claims.get("scope") or "").split()
+            if not set(granted) & set(route.scopes):
+                return None, "the token does not have the required scope"
+        return claims, None
+
+    def http_event(self, request: "Request", raw_path: str, route: Route, parameters: dict[str, str],
+                   context: dict, claims: dict[str, Any] | None = None) -> dict:
+        """The payload format 2.0 event: header names lower-cased and repeated values
+        joined with commas, `Cookie` headers as `cookies`, the query as sent
+        (`rawQueryString`) and parsed (repeated values joined with commas), `rawPath`
+        the client's whole path (a named stage stays in it, aws-lambda-rust-runtime#919),
+        a body base64-encoded unless its type is text."""
+        headers: dict[str, str] = {}
+        cookies: list[str] = []
+        for name, value in request.headers:
+            lower = name.lower()
+            if lower == "cookie":
+                cookies += [c.strip() for c in value.split(";") if c.strip()]
+                continue
+            headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+        query: dict[str, str] = {}
+        for part in filter(None, request.query.split("&")):
+            key, _, value = part.partition("=")
+            key, value = urllib.parse.unquote_plus(key), urllib.parse.unquote_plus(value)
+            query[key] = f"{query[key]},{value}" if key in query else value
+        body = request.body
+        content_type = media_type(headers.get("content-type"))
+        text = content_type.startswith("text/") or content_type.endswith(("/json", "+json", "/xml", "+xml")) \
+            or content_type in ("application/javascript", "application/x-www-form-urlencoded")
+        if not body:
+            body_text, encoded = None, False
+        elif text:
+            body_text, encoded = body.decode("utf-8", errors="replace"), False
+        else:
+            body_text, encoded = base64.b64encode(body).decode(), True
+        route_key = "$default" if route.resource == "$default" else f"{route.method} {route.resource}"
+        now = int(context["requestTimeEpoch"])
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": raw_path,
+            "rawQueryString": request.query,
+            "headers": headers,
+            "requestContext": {
+                "accountId": ACCOUNT,
+                "apiId": API_ID,
+                "domainName": context["domainName"],
+                "domainPrefix": context["domainPrefix"],
+                "http": {"method": request.method, "path": raw_path, "protocol": "HTTP/1.1",
+                         "sourceIp": request.client_ip, "userAgent": headers.get("user-agent", "")},
+                "requestId": context["extendedRequestId"],
+                "routeKey": route_key,
+                "stage": self.config.stage,
+                "time": context["requestTime"],
+                "timeEpoch": now,
+            },
+            "isBase64Encoded": encoded,
+        }
+        if cookies:
+            event["cookies"] = cookies
+        if query:
+            event["queryStringParameters"] = query
+        if parameters:
+            event["pathParameters"] = parameters
+        if body_text is not None:
+            event["body"] = body_text
+        if claims is not None:
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": http_claims(claims), "scopes": None}}
+        return event
+
+    def http_gateway(self, status: int, message: str, context: dict,
+                     headers: list[tuple[str, str]] | None = None) -> Answer:
+        """An HTTP API's own answer: `{"message": ...}`, no gateway responses to change it."""
+        return Answer(status, [("Content-Type", "application/json"), *(headers or []),
+                               ("apigw-requestid", context["extendedRequestId"])],
+                      json.dumps({"message": message}, separators=(",", ":")).encode())
+
+    def http_answer_from(self, outcome: Outcome, context: dict) -> Answer:
+        if outcome.kind == "caller-timeout":
+            return self.http_gateway(503, "Service Unavailable", context)
+        if outcome.kind != "response" or len(outcome.payload) > MAX_INVOKE_PAYLOAD:
+            sys.stderr.write(f"stage: {context['requestId']}: the function failed: {outcome.kind} "
+                             f"{outcome.detail or outcome.payload[:300].decode(errors='replace')}\n")
+            return self.http_gateway(500, "Internal Server Error", context)
+        try:
+            answer = self.http_response(json.loads(outcome.payload))
+        except (ValueError, TypeError) as error:
+            sys.stderr.write(f"stage: {context['requestId']}: malformed Lambda response: {error}\n")
+            return self.http_gateway(500, "Internal Server Error", context)
+        answer.headers.append(("apigw-requestid", context["extendedRequestId"]))
+        return answer
+
+    def http_response(self, payload: Any) -> Answer:
+        """The function's 2.0 answer as an HTTP API sends it on: `statusCode`, `headers`,
+        `cookies` (each a Set-Cookie), `body`, decoded when `isBase64Encoded`; without a
+        `statusCode`, the whole answer is a JSON body with status 200 (the inferred
+        format). `multiValueHeaders` means nothing in format 2.0."""
+        if not isinstance(payload, dict) or "statusCode" not in payload:
+            return Answer(200, [("Content-Type", "application/json")], json.dumps(payload).encode())
+        status = payload.get("statusCode")
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"statusCode {status!r} is not an HTTP status code")
+        headers_in = payload.get("headers") or {}
+        cookies = payload.get("cookies") or []
+        if not isinstance(headers_in, dict) or not isinstance(cookies, list):
+            raise ValueError("headers must be an object and cookies a list")
+        headers: list[tuple[str, str]] = []
+        for name, value in headers_in.items():
+            if isinstance(value, (dict, list)):
+                raise ValueError(f"header {name} is not a string")
+            if name.lower() not in DROPPED:
+                headers.append((name, str(value)))
+        headers += [("Set-Cookie", str(cookie)) for cookie in cookies]
+        body = payload.get("body")
+        if body is not None and not isinstance(body, str):
+            raise ValueError("body is not a string")
+        data = (body or "").encode()
+        if payload.get("isBase64Encoded") and body:
+            try:
+                data = base64.b64decode(body, validate=True)
+            except ValueError:
+                raise ValueError("the body is marked base64 but is not") from None
+        return Answer(status, headers, data)
+
+
+def http_claims(claims: dict[str, Any]) -> dict[str, str]:
+    """The token's claims as an HTTP API's JWT authorizer hands them on
+    (`requestContext.authorizer.jwt.claims`): strings, numbers as digits, a list as
+    `[a b]`."""
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, list):
+            return "[" + " ".join(text(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"))
+        return str(value)
+    return {name: text(value) for name, value in claims.items()}
+
 
 def rest_claims(claims: dict[str, Any]) -> dict[str, str]:
     """The token's claims as a REST API's Cognito authorizer hands them on: every value
@@ -1005,6 +1274,56 @@ def make_handler(stage: Stage):
                 return None
             return self.rfile.read(length) if length else b""
 
+        def forwarded_headers(self, context: dict) -> list[tuple[str, str]]:
+            """The request's headers with what API Gateway sets itself: the client's
+            address appended to any X-Forwarded-For, the port and protocol it was
+            reached on (this front speaks HTTP), and the request's trace header."""
+            forwarded_for = ", ".join(self.headers.get_all("X-Forwarded-For") or [])
+            own = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto", "x-amzn-trace-id"}
+            headers = [(n, v) for n, v in self.headers.items() if n.lower() not in own]
+            return headers + [
+                ("X-Forwarded-For", f"{forwarded_for}, {self.client_address[0]}" if forwarded_for
+                 else self.client_address[0]),
+                ("X-Forwarded-Port", str(self.server.server_address[1])),
+                ("X-Forwarded-Proto", "http"),
+                ("X-Amzn-Trace-Id", context["xrayTraceId"]),
+            ]
+
+        def dispatch_http(self, raw_path: str, query: str, method: str, context: dict,
+                          body: bytes | None, head_only: bool) -> None:
+            """An HTTP API's stage: no route is 404, over the route's throttling 429, a
+            body over 10 MB 413, a refused token 401 from the JWT authorizer, a function
+            that fails 500, no answer within 30 s 503; each `{"message": ...}`."""
+            prefix = stage.prefix
+            if prefix and raw_path != prefix and not raw_path.startswith(prefix + "/"):
+                return self.send(stage.http_gateway(404, "Not Found", context), head_only)
+            path = raw_path[len(prefix):] or "/"
+            found = stage.match(path, method) if method in METHODS else None
+            if found is None:
+                return self.send(stage.http_gateway(404, "Not Found", context), head_only)
+            route, parameters = found
+            if stage.throttled(route.resource, method):
+                return self.send(stage.http_gateway(429, "Too Many Requests", context), head_only)
+            if body is None:
+                return self.send(stage.http_gateway(413, "Request Entity Too Large", context), head_only)
+            claims = None
+            if route.scopes is not None:
+                claims, refused = stage.authorize_jwt(route, self.headers.get("Authorization"))
+                if claims is None:
+                    challenge = 'Bearer scope=""' if refused is None else \
+                        f'Bearer scope="" error="invalid_token" error_description="{refused}"'
+                    return self.send(stage.http_gateway(401, "Unauthorized", context,
+                                                        [("www-authenticate", challenge)]), head_only)
+            request = Request(method, path, query, self.forwarded_headers(context), body, self.client_address[0])
+            event = json.dumps(stage.http_event(request, raw_path, route, parameters, context, claims)).encode()
+            if len(event) > MAX_INVOKE_PAYLOAD:
+                sys.stderr.write(f"stage: {context['requestId']}: the event is over Lambda's 6 MB\n")
+                return self.send(stage.http_gateway(500, "Internal Server Error", context), head_only)
+            with stage.in_flight():
+                outcome = stage.function.invoke(event, wait_limit_s=stage.integration_timeout_s,
+                                                trace_id=f"{context['xrayTraceId']};Sampled=1")
+                self.send(stage.http_answer_from(outcome, context), head_only)
+
         def dispatch(self) -> None:
             target = urllib.parse.urlsplit(self.path)
             raw_path, query = target.path or "/", target.query
@@ -1021,6 +1340,8 @@ def make_handler(stage: Stage):
                 return self.send(Answer(400, [("Content-Type", "application/json"),
                                               ("x-amzn-RequestId", context["requestId"])],
                                         b'{"message":"Bad Request"}'), head_only)
+            if stage.config.kind == "http":
+                return self.dispatch_http(raw_path, query, method, context, body, head_only)
             if raw_path != stage.prefix and not raw_path.startswith(stage.prefix + "/"):
                 # No stage of that name: API Gateway answers before any stage's settings.
                 return self.send(Answer(403, [("Content-Type", "application/json"),
@@ -1180,7 +1501,7 @@ class LocalStage:
     def __init__(self, *, template: Path = TEMPLATE, package: Path = PACKAGE, binary: Path | None = None,
                  port: int = 0, overrides: dict[str, str] | None = None, token: str | None = None,
                  function_env: dict[str, str] | None = None, function_log=None,
-                 integration_timeout_s: float = INTEGRATION_TIMEOUT_S, stack: str = "items-api-stage",
+                 integration_timeout_s: float | None = None, stack: str = "items-api-stage",
                  issuer: str | None = None) -> None:
         self.template, self.package, self.binary = template, package, binary
         # The user pool's stand-in: given, or started here when the API has a Cognito
@@ -1233,6 +1554,8 @@ class LocalStage:
         self.token = create_stores(config, self.moto, self.token)
         env = function_environment(config, self.moto, task_root, self.function_env)
         self.config = config
+        if self.integration_timeout_s is None:  # API Gateway's own
+            self.integration_timeout_s = HTTP_INTEGRATION_TIMEOUT_S if config.kind == "http" else INTEGRATION_TIMEOUT_S
         if config.authorizer is not None and self.issuer is None:
             from oidc_issuer import Issuer
             self.own_issuer = Issuer().__enter__()
@@ -1245,7 +1568,7 @@ class LocalStage:
         self.stage = stage
         self.server.RequestHandlerClass = make_handler(stage)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/{config.stage}"
+        self.url = f"http://127.0.0.1:{self.port}{stage.prefix}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -1285,11 +1608,20 @@ def wait_answering(url: str, timeout: float = 120.0) -> None:
     raise StageError(f"the stage did not answer 200 at {url} within {timeout:.0f} s: {last}")
 
 
+def api_type(value: str) -> str:
+    """The template's ApiType for `rest` or `http` (any case)."""
+    found = {"rest": "Rest", "http": "Http"}.get(value.strip().lower())
+    if found is None:
+        raise SystemExit(f"stage: STAGE_API_TYPE={value!r}: rest or http")
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog="Environment: STAGE_PORT, STAGE_BINARY, STAGE_TOKEN, STAGE_ISSUER, STAGE_INTEGRATION_TIMEOUT_S "
                "(the options' defaults), STAGE_AUTH_MODE (the template's AuthMode, as --parameter AuthMode=...), "
+               "STAGE_API_TYPE (rest or http: the template's ApiType, as --parameter ApiType=...), "
                "STAGE_ACCESS_LOG=1 (log each request).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("STAGE_PORT", "3000")),
                         help="port on 127.0.0.1 (STAGE_PORT, default 3000; 0 for any free port)")
@@ -1309,14 +1641,19 @@ def main() -> int:
                              "--parameter AuthMode=Cognito (STAGE_ISSUER; default: tests/tools/oidc_issuer.py, "
                              "started here)")
     parser.add_argument("--integration-timeout", type=float,
-                        default=float(os.environ.get("STAGE_INTEGRATION_TIMEOUT_S", INTEGRATION_TIMEOUT_S)),
+                        default=float(os.environ["STAGE_INTEGRATION_TIMEOUT_S"])
+                        if os.environ.get("STAGE_INTEGRATION_TIMEOUT_S") else None,
                         help="seconds API Gateway waits for the function (STAGE_INTEGRATION_TIMEOUT_S, "
-                             "default 29, API Gateway's)")
+                             "default API Gateway's: 29 for a REST API, 30 for an HTTP API)")
     parser.add_argument("--function-log", type=Path, help="the function's output (default: this terminal)")
     args = parser.parse_args()
     overrides = dict(p.split("=", 1) for p in args.parameter)
     if os.environ.get("STAGE_AUTH_MODE"):  # make stage STAGE_AUTH_MODE=Cognito
         overrides.setdefault("AuthMode", os.environ["STAGE_AUTH_MODE"])
+    # make stage STAGE_API_TYPE=http (not API_TYPE: make exports its command-line
+    # variables to the stage, and a name the service or its tools read could clash).
+    if os.environ.get("STAGE_API_TYPE"):
+        overrides.setdefault("ApiType", api_type(os.environ["STAGE_API_TYPE"]))
     extra_env = dict(p.split("=", 1) for p in args.env)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

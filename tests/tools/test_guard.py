@@ -42,6 +42,30 @@ BREAKS = {
     "password_sign_in_clients_have_no_secret": [
         ("      GenerateSecret: false\n", "      GenerateSecret: true\n"),
     ],
+    "http_api_cors_is_the_functions": [
+        ("      DefaultRouteSettings:\n", "      CorsConfiguration:\n        AllowOrigins: ['*']\n      DefaultRouteSettings:\n"),
+    ],
+    "http_api_integrations_are_payload_format_2": [
+        ('                payloadFormatVersion: "2.0"\n                timeoutInMillis: 30000\n          /{proxy+}:',
+         '                timeoutInMillis: 30000\n          /{proxy+}:'),
+        ('                timeoutInMillis: 30000\n          /{proxy+}:', '                timeoutInMillis: 31000\n          /{proxy+}:'),
+    ],
+    "http_api_serves_the_default_stage": [
+        ("      Description: !Sub Items API of ${AWS::StackName} (HTTP API)\n",
+         "      Description: !Sub Items API of ${AWS::StackName} (HTTP API)\n      StageName: !Ref StageName\n"),
+    ],
+    "http_api_jwt_authorizers_name_issuer_and_audience": [
+        ("                    audience:\n                      - !If [HasExistingUserPool, !Ref ExistingUserPoolClientId, !Ref UserPoolClient]\n", ""),
+        ("                  identitySource: $request.header.Authorization\n", ""),
+    ],
+    "custom_domains_are_regional_with_a_regional_certificate": [
+        ("      RegionalCertificateArn: !Ref CertificateArn\n", "      CertificateArn: !Ref CertificateArn\n"),
+        ("          EndpointType: REGIONAL\n", "          EndpointType: EDGE\n"),
+    ],
+    "api_mappings_wait_for_their_stage": [
+        ("      Stage: !Ref ItemsHttpApi.Stage\n", "      Stage: $default\n"),
+        ("      Stage: !Ref ItemsApi.Stage\n", "      Stage: !Ref StageName\n"),
+    ],
     "gateway_response_headers_are_static_values": [
         ("""              WWW-Authenticate: "'Bearer realm=\\"items-api\\", error=\\"invalid_token\\"'"\n""",
          """              WWW-Authenticate: 'Bearer realm="items-api", error="invalid_token"'\n"""),

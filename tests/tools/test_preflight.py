@@ -268,6 +268,14 @@ class PreflightAgainstMotoTest(unittest.TestCase):
         self.assertIn("preflight: ok   api-logging  ApiGatewayAccountRole=create (--parameter): the stack sets",
                       output)
 
+    def test_an_http_api_needs_no_logs_role(self):
+        # No role in the account: a REST API's stage would fail, an HTTP API's does not.
+        self.assertFalse(preflight.check_api_gateway_logging(self.client("apigateway"), settings(), ACCOUNT).ok)
+        finding = preflight.check_api_gateway_logging(
+            self.client("apigateway"), settings(overrides={"ApiType": "Http"}), ACCOUNT)
+        self.assertTrue(finding.ok, finding)
+        self.assertIn("ApiType=Http", finding.summary)
+
     def test_an_unknown_role_mode_fails(self):
         finding = preflight.check_api_gateway_logging(
             self.client("apigateway"), settings(overrides={"ApiGatewayAccountRole": "Existing"}), ACCOUNT)
