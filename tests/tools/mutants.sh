@@ -11,7 +11,7 @@
 # per-module score.
 #
 # The tests each mutant runs: the unit tests and tests/api, without the AWS-emulator
-# tests (minutes per mutant) except for src/store/dynamodb.rs, whose mutants run only
+# tests (minutes per mutant) except for src/store/dynamodb/, whose mutants run only
 # the DynamoDB tests (on moto, from target/py: run `make setup` first).
 set -euo pipefail
 
@@ -36,8 +36,8 @@ export PATH=$root/target/py/bin:$PATH
 args=(--in-place --profile mutants --baseline skip --timeout 120 --test-tool nextest)
 [ -n "$shard" ] && args+=(--shard "$shard")
 
-general=(--file 'src/domain/**' --file src/error.rs --file src/extract.rs --file 'src/api/**'
-         --file src/middleware.rs --file src/lambda.rs --file src/store/mod.rs
+general=(--file 'src/domain/**' --file src/auth.rs --file src/error.rs --file src/extract.rs
+         --file 'src/api/**' --file src/middleware.rs --file src/lambda.rs --file src/store/mod.rs
          --file src/store/layer.rs --file src/store/sqlite.rs)
 no_aws='not (test(/^store::dynamodb/) | test(/^rotation::/) | test(/^invoke::the_token_comes_from_secrets/) | test(/^resilience::sigterm/))'
 
@@ -46,7 +46,7 @@ cd "$work/tree"
 "$tools/bin/cargo-mutants" mutants "${args[@]}" -o "$work/out/general" "${general[@]}" \
     -- --lib --test api -E "$no_aws" || status=$?
 "$tools/bin/cargo-mutants" mutants "${args[@]}" -o "$work/out/dynamodb" \
-    --file src/store/dynamodb.rs -- --test api -E 'test(/dynamodb/)' || status=$?
+    --file 'src/store/dynamodb/**' -- --lib --test api -E 'test(/dynamodb|layout::|users::two_users_are_apart_on_dynamodb/)' || status=$?
 "$root/target/py/bin/python" "$root/tests/tools/mutants_score.py" "$work/out/general" "$work/out/dynamodb"
 # cargo-mutants exits 2 when a mutant is missed, 3 on a timeout: both are findings.
 exit "$status"
