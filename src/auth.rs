@@ -75,6 +75,8 @@ pub enum Refusal {
     TokenUse,
     #[error("the token names no valid subject")]
     Subject,
+    #[error("the token lacks a claim it must have (exp, iss) or has one of the wrong type")]
+    Claims,
     #[error("the token is not the API's token")]
     NotTheToken,
 }
@@ -413,6 +415,7 @@ fn refusal(kind: &jsonwebtoken::errors::ErrorKind) -> Refusal {
         ErrorKind::ImmatureSignature => Refusal::NotYetValid,
         ErrorKind::InvalidIssuer => Refusal::Issuer,
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Refusal::Algorithm,
+        ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => Refusal::Claims,
         _ => Refusal::Malformed,
     }
 }

@@ -28,8 +28,9 @@ pub enum Command {
         event: PathBuf,
     },
     /// Create the DynamoDB table ITEMS_TABLE names, with the key schema the store
-    /// expects and its layout, SHARDS partitions per owner (for local emulators and
-    /// tables made by hand; on AWS the SAM template creates it: run `migrate` on it).
+    /// expects, time to live on `expires_at`, and its layout: --shards partition key
+    /// values per owner (for local emulators and tables made by hand; on AWS the SAM
+    /// template creates the table: run `migrate` on it).
     CreateTable {
         /// Partition key values per owner that items spread over (1 to 64): creates/s
         /// scale with it, a list page reads every shard (docs/dynamodb.md).
@@ -37,9 +38,13 @@ pub enum Command {
               value_parser = clap::value_parser!(u16).range(1..=64))]
         shards: u16,
     },
-    /// Move the DynamoDB table ITEMS_TABLE names to SHARDS partitions per owner while
-    /// the service keeps serving it (a table of an earlier release, or one the SAM
-    /// template made): idempotent, and resumable after any failure (docs/dynamodb.md).
+    /// Move the DynamoDB table ITEMS_TABLE names to --shards partition key values per
+    /// owner while the service keeps serving it (a table of an earlier release, or one
+    /// the SAM template made). It first waits twice DYNAMODB_LAYOUT_REFRESH_S, which must
+    /// be at least the running servers' value (theirs is 30 s unless set), so that
+    /// every server has read the new layout. Idempotent and resumable; run on a
+    /// sharded table it moves what a straggling server wrote to the old place. Needs
+    /// Scan and TransactWriteItems besides the service's actions (docs/dynamodb.md).
     Migrate {
         /// Partition key values per owner (1 to 64).
         #[arg(long, default_value_t = DEFAULT_SHARDS,

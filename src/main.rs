@@ -34,7 +34,12 @@ async fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
     // Held to the end, so the last lines (the error below too) are written.
     let mut _logs = None;
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let what = match &command {
+        Command::Serve => "the server stopped",
+        _ => "the command failed",
+    };
+    let result = match command {
         Command::Openapi {
             format,
             check,
@@ -46,12 +51,17 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Migrate { shards } => {
             _logs = Some(telemetry::init_to(&config, Output::Stderr));
             startup::migrate(&config, shards).await.map(|report| {
-                if report.already_sharded {
+                if report.already_sharded && report.items + report.keys == 0 {
                     println!("the table is sharded {shards} ways already: nothing to do");
                 } else {
+                    let plural = |n: u64, one: &str, many: &str| {
+                        format!("{n} {}", if n == 1 { one } else { many })
+                    };
                     println!(
-                        "moved {} items and {} idempotency keys to {shards} shards per owner in {} passes",
-                        report.items, report.keys, report.passes
+                        "moved {} and {} to {shards} shards per owner in {} pass(es)",
+                        plural(report.items, "item", "items"),
+                        plural(report.keys, "idempotency key", "idempotency keys"),
+                        report.passes
                     );
                 }
             })
@@ -81,7 +91,7 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if tracing::dispatcher::has_been_set() {
-                tracing::error!(error = %error_chain(error.as_ref()), "the server stopped");
+                tracing::error!(error = %error_chain(error.as_ref()), "{what}");
             } else {
                 eprintln!("items-api: {}", error_chain(error.as_ref()));
             }

@@ -106,6 +106,22 @@ pub fn compose(
     if let Some(source) = token {
         state = state.with_deferred_token(source, TokenRefresh::new(&config.writes));
     }
+    match &state.callers {
+        Callers::SharedToken if config.auth.jwt_issuer.is_some() => tracing::warn!(
+            "JWT_ISSUER is set but AUTH_MODE is token: bearer JWTs are not checked, the shared token is"
+        ),
+        Callers::SharedToken => tracing::info!(auth_mode = "token", "callers: the shared token"),
+        Callers::Jwt(_) => tracing::info!(
+            auth_mode = "jwt",
+            issuer = config.auth.jwt_issuer.as_deref().unwrap_or_default(),
+            audience = config.auth.jwt_audience.as_deref().unwrap_or_default(),
+            "callers: users with JWTs this service verifies"
+        ),
+        Callers::Gateway => tracing::info!(
+            auth_mode = "gateway",
+            "callers: users API Gateway's authorizer verified"
+        ),
+    }
     match (&state.callers, &state.write_token) {
         (Callers::SharedToken, WriteToken::Open) => tracing::warn!(
             "API_TOKEN is not set: anyone who can reach the server can create, replace and delete items"

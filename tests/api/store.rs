@@ -1289,6 +1289,21 @@ async fn dynamodb_migration_moves_everything_under_traffic() {
     // Again: nothing to do. Another shard count: refused.
     let again = migrate(&store, 4, Duration::ZERO).await.expect("runs");
     assert!(again.already_sharded);
+    assert_eq!((again.items, again.keys), (0, 0));
+    // A straggler (a server whose layout refresh outlasted the wait) wrote to the old
+    // place after the switch: the item is invisible until migrate runs again.
+    let straggler = Item::create(fields("written late to the old place", None));
+    put_single_partition_item(&client, &SHARED, &straggler).await;
+    assert!(matches!(
+        store.get(&SHARED, straggler.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let swept = migrate(&store, 4, Duration::ZERO).await.expect("sweeps");
+    assert_eq!((swept.already_sharded, swept.items), (true, 1));
+    assert_eq!(
+        store.get(&SHARED, straggler.id).await.expect("moved"),
+        straggler
+    );
     let refused = migrate(&store, 8, Duration::ZERO)
         .await
         .expect_err("refused");
@@ -1296,6 +1311,44 @@ async fn dynamodb_migration_moves_everything_under_traffic() {
         error_chain(&refused).contains("not supported"),
         "{}",
         error_chain(&refused)
+    );
+}
+
+/// `create-table` makes the key schema, the layout and time to live on `expires_at`
+/// (expired idempotency keys are deleted, as on the template's table), and refuses a
+/// table that exists, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_create_table_sets_the_layout_and_time_to_live() {
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    DynamoDbStore::create_table(&client, "items", 3)
+        .await
+        .expect("creates");
+    let ttl = client
+        .describe_time_to_live()
+        .table_name("items")
+        .send()
+        .await
+        .expect("described");
+    let description = ttl.time_to_live_description().expect("a description");
+    assert_eq!(description.attribute_name(), Some("expires_at"));
+    assert_eq!(
+        description.time_to_live_status(),
+        Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    );
+    assert_eq!(
+        DynamoDbStore::new(client.clone(), "items")
+            .layout()
+            .await
+            .expect("read"),
+        items_api::store::dynamodb::layout::Layout::Sharded { shards: 3 }
+    );
+    let again = DynamoDbStore::create_table(&client, "items", 3)
+        .await
+        .expect_err("exists");
+    assert_eq!(
+        error_chain(&again),
+        "store failed: table items exists already"
     );
 }
 

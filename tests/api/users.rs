@@ -172,7 +172,12 @@ async fn jwt_mode_refuses_every_bad_token_with_a_401_saying_why() {
         (
             "no expiry",
             issuer.mint(with(json!({"exp": null})), json!({})).await,
-            "the token is not a JWT signed with RS256 or ES256",
+            "the token lacks a claim it must have (exp, iss) or has one of the wrong type",
+        ),
+        (
+            "an expiry that is not a number",
+            issuer.mint(with(json!({"exp": "soon"})), json!({})).await,
+            "the token lacks a claim it must have (exp, iss) or has one of the wrong type",
         ),
         (
             "over the size limit",

@@ -39,7 +39,7 @@ use chrono::Utc;
 use layout::{LAYOUT_ID, LAYOUT_PK, Layout, Place};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 /// The attribute DynamoDB's time to live deletes expired keys by (epoch seconds; the
 /// SAM template enables it). Deletion lags, so reads compare it themselves.
@@ -56,8 +56,9 @@ pub const DEFAULT_LAYOUT_REFRESH: Duration = Duration::from_secs(30);
 pub struct DynamoDbStore {
     client: Client,
     table: String,
-    /// The layout last read, and when; shared by the store's clones.
-    layout: Arc<Mutex<Option<(Layout, Instant)>>>,
+    /// The layout last read, and when (wall-clock time: a Lambda environment frozen
+    /// between invocations reads it again when it thaws); shared by the store's clones.
+    layout: Arc<Mutex<Option<(Layout, SystemTime)>>>,
     layout_refresh: Duration,
 }
 
@@ -112,8 +113,28 @@ impl DynamoDbStore {
             .key_schema(key("id", KeyType::Range)?)
             .send()
             .await
-            .map_err(map_error)?;
+            .map_err(|error| {
+                if error.code() == Some("ResourceInUseException") {
+                    StoreError::Other(format!("table {table} exists already").into())
+                } else {
+                    map_error(error)
+                }
+            })?;
         wait_until_active(client, table).await?;
+        // Expired idempotency keys are deleted by DynamoDB, as the template's table does.
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| StoreError::Other(Box::new(e)))?,
+            )
+            .send()
+            .await
+            .map_err(map_error)?;
         let store = Self::new(client.clone(), table);
         store
             .write_layout(
@@ -128,12 +149,12 @@ impl DynamoDbStore {
     /// The table's layout: the one read within `layout_refresh`, or read now.
     pub async fn layout(&self) -> Result<Layout, StoreError> {
         if let Some((layout, at)) = *lock(&self.layout)
-            && at.elapsed() < self.layout_refresh
+            && at.elapsed().is_ok_and(|age| age < self.layout_refresh)
         {
             return Ok(layout);
         }
         let layout = self.read_layout().await?;
-        *lock(&self.layout) = Some((layout, Instant::now()));
+        *lock(&self.layout) = Some((layout, SystemTime::now()));
         Ok(layout)
     }
 
@@ -217,7 +238,7 @@ impl DynamoDbStore {
                 ),
             )
         })?;
-        *lock(&self.layout) = Some((layout, Instant::now()));
+        *lock(&self.layout) = Some((layout, SystemTime::now()));
         Ok(())
     }
 
@@ -787,7 +808,7 @@ impl ItemStore for DynamoDbStore {
                 tracing::info!(table = %self.table, shards, "the table is being migrated to shards");
             }
             Layout::Sharded { shards } => {
-                tracing::debug!(table = %self.table, shards, "sharded table")
+                tracing::info!(table = %self.table, shards, "sharded table")
             }
         }
         Ok(())
