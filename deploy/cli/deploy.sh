@@ -15,7 +15,7 @@
 # 2. the Secrets Manager secret with a generated token (48 characters, no punctuation,
 #    as the template's GenerateSecretString);
 # 3. the function's IAM role: Lambda's basic execution and X-Ray write policies and the
-#    template's own statements (the table's five calls, GetSecretValue on the secret);
+#    template's own statements (the table's six actions, GetSecretValue on the secret);
 # 4. the log group /aws/lambda/NAME (30 days) and the function: provided.al2023, arm64,
 #    handler bootstrap, 256 MB, 10 s, X-Ray active, JSON logs, the template's variables;
 # 5. the REST API, imported from the document deploy/cli/api_document.py makes from

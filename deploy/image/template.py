@@ -13,7 +13,11 @@ deploys) is template.yaml's, so the two cannot drift: each change to template.ya
 in the image stack the next time this runs. Deploy it with
 
     sam deploy --template-file target/image/template.yaml --stack-name items-api-image \\
-      --capabilities CAPABILITY_IAM --parameter-overrides ImageUri=<registry>/items-api:v1
+      --capabilities CAPABILITY_IAM --resolve-s3 --image-repository <registry>/items-api \\
+      --parameter-overrides ImageUri=<registry>/items-api:v1
+
+(`--resolve-s3`: the generated template is over CloudFormation's 51,200-byte limit for
+an inline template; `--image-repository`: SAM asks for one for every image function.)
 
 Each replaced line must be in template.yaml exactly once; if template.yaml changes them,
 this fails and says which (tests/image/test_image.py runs it).

@@ -43,8 +43,9 @@ user's item answers `404`, as an id nobody has; lists hold only the caller's ite
 Credentials go in `Authorization: Bearer <token>`. Without them an operation that needs \
 them answers `401` with `WWW-Authenticate: Bearer realm=\"items-api\"`; with refused \
 ones, `401` with `error=\"invalid_token\"` and an `error_description` that says why \
-(RFC 6750). On a stage with a Cognito authorizer, API Gateway refuses them itself, \
-with the same `401` problem document (from the gateway).\n\n\
+(RFC 6750). On a REST API stage with a Cognito authorizer, API Gateway refuses them itself \
+with a `401` problem document of its own (`GatewayProblem`; its challenge always names \
+`invalid_token`, since the gateway answers a missing and a refused token alike).\n\n\
 Every error is an RFC 9457 `application/problem+json` document that carries the \
 request id; every response also carries it in the `x-request-id` header (send your own \
 to correlate). Besides the responses listed per operation, any path answers `404` \
@@ -71,9 +72,9 @@ through, so its \"Try it out\" and generated clients reach the same deployment."
             url = "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
             description = "A stage deployed with template.yaml (the `ApiUrl` output).",
             variables(
-                ("api_id" = (default = "abc123defg", description = "The REST API's id.")),
+                ("api_id" = (default = "abc123defg", description = "The API's id (REST or HTTP API).")),
                 ("region" = (default = "eu-west-1", description = "The AWS region.")),
-                ("stage" = (default = "prod", description = "The stage name (`StageName` parameter)."))
+                ("stage" = (default = "prod", description = "The stage name (`StageName` parameter) of a REST API; empty for an HTTP API's `$default` stage, which is served at the root."))
             )
         ),
     ),
