@@ -87,6 +87,14 @@ class FiguresCheckTest(unittest.TestCase):
         new, _ = figures.review(texts, self.results, self.stage_results)
         self.assertEqual(new[plan], self.texts[plan])  # --check finds it stale, --write restores it
 
+    def test_the_cold_start_with_users_table_is_written_from_the_results(self) -> None:
+        row = self.results["cold_start_ms"]["sqlite-jwt"]["createItem"]
+        cell = f"| createItem | jwt (`sqlite-jwt`) | {row['ready']} | {row['first']} |"
+        doc = self.altered(cell, "| createItem | jwt (`sqlite-jwt`) | 0.1 | 0.2 |")
+        rewritten, problems = self.review(doc)
+        self.assertIn(f"stale: {figures.PROSE_DOC}", problems)  # --check fails on it
+        self.assertEqual(rewritten, self.texts[figures.PROSE_DOC])  # --write restores it
+
     def test_figures_in_code_and_versions_are_not_figures(self) -> None:
         found = [m.group(0) for m in figures.figures_in_prose(
             "Run `wrk -d6s` (Swagger UI 5.32.6, x86_64, FTS3/5):\n\n```\nsleep 2.5 ms\n```\n"
