@@ -1314,6 +1314,30 @@ async fn dynamodb_migration_moves_everything_under_traffic() {
     );
 }
 
+/// A table with nothing to move: one pass finds nothing, the layout becomes sharded,
+/// and the command ends (within seconds: it must not loop looking for more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_migrating_an_empty_table_takes_one_pass() {
+    use items_api::store::dynamodb::migrate::migrate;
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    let store = DynamoDbStore::new(client, "items");
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        migrate(&store, 2, std::time::Duration::ZERO),
+    )
+    .await
+    .expect("ends")
+    .expect("migrates");
+    assert_eq!((report.passes, report.items, report.keys), (1, 0, 0));
+    assert!(!report.already_sharded);
+    assert_eq!(
+        store.layout().await.expect("read"),
+        items_api::store::dynamodb::layout::Layout::Sharded { shards: 2 }
+    );
+}
+
 /// `create-table` makes the key schema, the layout and time to live on `expires_at`
 /// (expired idempotency keys are deleted, as on the template's table), and refuses a
 /// table that exists, saying so.
