@@ -1338,6 +1338,127 @@ async fn dynamodb_migrating_an_empty_table_takes_one_pass() {
     );
 }
 
+/// A migration reports what it moved, and repeats its pass until one moves nothing:
+/// three items and a key, then nothing, in two passes. An expired key in the old place
+/// is only deleted, even when a live key of the same name was made on its shard since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_migration_counts_what_it_moved_and_deletes_expired_keys() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    use items_api::store::dynamodb::migrate::migrate;
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    for n in 0..3 {
+        put_single_partition_item(
+            &client,
+            &SHARED,
+            &Item::create(fields(&format!("{n}"), None)),
+        )
+        .await;
+    }
+    let single_key = |name: &str, expires_at: i64| {
+        client
+            .put_item()
+            .table_name("items")
+            .item("pk", S("IDEMPOTENCY".into()))
+            .item("id", S(name.into()))
+            .item("fingerprint", S("f".into()))
+            .item("status", N("201".into()))
+            .item("location", S("/api/items/x".into()))
+            .item("body", S("{}".into()))
+            .item("expires_at", N(expires_at.to_string()))
+            .send()
+    };
+    let now = chrono::Utc::now().timestamp();
+    single_key("live-key", now + 3600)
+        .await
+        .expect("a live key");
+    single_key("expired-key", now - 60)
+        .await
+        .expect("an expired key");
+    // The same name, live, on its shard: made during the migration after the old expired.
+    let store = DynamoDbStore::new(client.clone(), "items");
+    client
+        .put_item()
+        .table_name("items")
+        .item("pk", S("LAYOUT".into()))
+        .item("id", S("layout".into()))
+        .item("shards", N("4".into()))
+        .item("state", S("migrating".into()))
+        .send()
+        .await
+        .expect("migrating");
+    let fresh = Item::create(fields("fresh", None));
+    let fresh_key = keyed(&fresh, "expired-key", "{fresh}", chrono::Duration::days(1));
+    assert_eq!(
+        store
+            .insert_idempotent(&SHARED, &fresh, &fresh_key)
+            .await
+            .expect("a new key over the expired one"),
+        IdempotentOutcome::Created
+    );
+    let report = migrate(&store, 4, std::time::Duration::ZERO)
+        .await
+        .expect("migrates");
+    assert_eq!(
+        (report.items, report.keys, report.passes),
+        (3, 1, 2),
+        "three items and the live key moved, the expired key only deleted, then a pass that moved nothing"
+    );
+    let retry = Item::create(fields("fresh", None));
+    assert_eq!(
+        store
+            .insert_idempotent(&SHARED, &retry, &fresh_key)
+            .await
+            .expect("answered"),
+        IdempotentOutcome::Replayed(fresh_key.response.clone()),
+        "the live key made during the migration is kept"
+    );
+    let scanned = client
+        .scan()
+        .table_name("items")
+        .send()
+        .await
+        .expect("scans");
+    assert!(
+        scanned.items().iter().all(|record| record
+            .get("pk")
+            .and_then(|pk| pk.as_s().ok())
+            .is_some_and(|pk| pk != "IDEMPOTENCY" && pk != "ITEM")),
+        "nothing left in the old places"
+    );
+}
+
+/// The layout is read once per DYNAMODB_LAYOUT_REFRESH_S: a change of the layout item
+/// is seen only after it (so a request does not pay a read for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_the_layout_is_kept_for_its_refresh_interval() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    use items_api::store::dynamodb::layout::Layout;
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    let store = DynamoDbStore::new(client.clone(), "items")
+        .with_layout_refresh(std::time::Duration::from_millis(800));
+    assert_eq!(store.layout().await.expect("read"), Layout::Single);
+    client
+        .put_item()
+        .table_name("items")
+        .item("pk", S("LAYOUT".into()))
+        .item("id", S("layout".into()))
+        .item("shards", N("2".into()))
+        .item("state", S("sharded".into()))
+        .send()
+        .await
+        .expect("the layout changes");
+    assert_eq!(store.layout().await.expect("kept"), Layout::Single);
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert_eq!(
+        store.layout().await.expect("read again"),
+        Layout::Sharded { shards: 2 }
+    );
+}
+
 /// `create-table` makes the key schema, the layout and time to live on `expires_at`
 /// (expired idempotency keys are deleted, as on the template's table), and refuses a
 /// table that exists, saying so.

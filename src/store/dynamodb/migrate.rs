@@ -184,23 +184,15 @@ async fn move_parsed(
         let mut moved = record.clone();
         moved.insert("pk".to_owned(), AttributeValue::S(target));
         // The delete holds only while the record is exactly as read: every attribute
-        // the service writes is compared (a replace changes `version` and `updated_at`).
+        // read is compared (a replace always changes `updated_at`, and `version`; a key
+        // is never changed, only written anew after it expired).
         let mut names = HashMap::new();
         let mut values = HashMap::new();
-        let mut conditions = vec!["attribute_exists(id)".to_owned()];
+        let mut conditions = Vec::new();
         for (index, (name, value)) in record.iter().enumerate() {
-            if name == "pk" || name == "id" {
-                continue;
-            }
             names.insert(format!("#a{index}"), name.clone());
             values.insert(format!(":a{index}"), value.clone());
             conditions.push(format!("#a{index} = :a{index}"));
-        }
-        for name in ["version", "description"] {
-            if !record.contains_key(name) && kind == Kind::Item {
-                names.insert(format!("#absent_{name}"), name.to_owned());
-                conditions.push(format!("attribute_not_exists(#absent_{name})"));
-            }
         }
         // An expired key is only deleted: a live key of the same name may be on the
         // shard already (made after this one expired).
@@ -212,7 +204,7 @@ async fn move_parsed(
             .set_key(Some(super::key(&pk, &id)))
             .condition_expression(conditions.join(" AND "))
             .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Other(Box::new(e)))?;
         let mut transaction = store.client.transact_write_items();
