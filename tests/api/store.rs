@@ -1459,6 +1459,39 @@ async fn dynamodb_the_layout_is_kept_for_its_refresh_interval() {
     );
 }
 
+/// A layout item the store cannot read (an unknown state, a shard count out of range)
+/// is a stored-data error, never taken for a layout: the store would put records where
+/// no other process looks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_a_layout_item_it_cannot_read_is_an_error() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let moto = crate::support::Moto::start();
+    let client = dynamodb_client(&moto.endpoint);
+    crate::support::single_partition_table(&client, "items").await;
+    for (shards, state) in [
+        ("4", "resharding"),
+        ("0", "sharded"),
+        ("65", "sharded"),
+        ("2.5", "sharded"),
+    ] {
+        client
+            .put_item()
+            .table_name("items")
+            .item("pk", S("LAYOUT".into()))
+            .item("id", S("layout".into()))
+            .item("shards", N(shards.into()))
+            .item("state", S(state.into()))
+            .send()
+            .await
+            .expect("a layout item");
+        let read = DynamoDbStore::new(client.clone(), "items").layout().await;
+        assert!(
+            matches!(read, Err(StoreError::Other(_))),
+            "{shards} {state}: {read:?}"
+        );
+    }
+}
+
 /// `create-table` makes the key schema, the layout and time to live on `expires_at`
 /// (expired idempotency keys are deleted, as on the template's table), and refuses a
 /// table that exists, saying so.
