@@ -10,10 +10,13 @@ type Problem = components["schemas"]["Problem"];
 // What API Gateway answers itself on a deployed stage (502, 504, 429…): `status` may be
 // absent, so a client reads the response's status code instead.
 type GatewayProblem = components["schemas"]["GatewayProblem"];
+// What an HTTP API stage's gateway answers itself (401, 413, 429, 500): `{"message"}`.
+type GatewayMessage = components["schemas"]["GatewayMessage"];
+type ErrorBody = Problem | GatewayProblem | GatewayMessage;
 
 /** A problem the service answered: one with the `status` every service problem has. */
-function isServiceProblem(error: Problem | GatewayProblem): error is Problem {
-  return typeof error.status === "number";
+function isServiceProblem(error: ErrorBody): error is Problem {
+  return "status" in error && typeof error.status === "number";
 }
 
 function expect(condition: unknown, message: string): asserts condition {
@@ -23,7 +26,7 @@ function expect(condition: unknown, message: string): asserts condition {
 }
 
 function expectProblem(
-  error: Problem | GatewayProblem | undefined,
+  error: ErrorBody | undefined,
   response: Response,
   status: number,
   what: string,
