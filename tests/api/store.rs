@@ -1492,6 +1492,79 @@ async fn dynamodb_a_layout_item_it_cannot_read_is_an_error() {
     }
 }
 
+/// On AWS a new table is CREATING for seconds, and a write to it fails until it is
+/// ACTIVE: `create-table` waits for ACTIVE before it writes the layout and time to live.
+/// (moto makes tables ACTIVE at once, so a stand-in endpoint answers here: CREATING to
+/// the first DescribeTable, ACTIVE to the next.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_create_table_waits_for_the_table_to_be_active() {
+    use axum::http::{HeaderMap, header};
+    use std::sync::Mutex;
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&calls);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: HeaderMap| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let target = headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut calls = seen.lock().expect("not poisoned");
+                let describes = calls.iter().filter(|c| c.starts_with("DescribeTable")).count();
+                let (call, body) = match target.as_str() {
+                    "CreateTable" => (
+                        target.clone(),
+                        serde_json::json!({"TableDescription": {"TableName": "items", "TableStatus": "CREATING"}}),
+                    ),
+                    "DescribeTable" => {
+                        let status = if describes == 0 { "CREATING" } else { "ACTIVE" };
+                        (
+                            format!("DescribeTable {status}"),
+                            serde_json::json!({"Table": {"TableName": "items", "TableStatus": status}}),
+                        )
+                    }
+                    "UpdateTimeToLive" => (
+                        target.clone(),
+                        serde_json::json!({"TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": true}}),
+                    ),
+                    _ => (target.clone(), serde_json::json!({})),
+                };
+                calls.push(call);
+                (
+                    [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
+                    body.to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let endpoint = format!("http://{}", listener.local_addr().expect("an address"));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    DynamoDbStore::create_table(&dynamodb_client(&endpoint), "items", 4)
+        .await
+        .expect("created");
+    server.abort();
+    assert_eq!(
+        *calls.lock().expect("not poisoned"),
+        [
+            "CreateTable",
+            "DescribeTable CREATING",
+            "DescribeTable ACTIVE",
+            "UpdateTimeToLive",
+            "PutItem"
+        ],
+        "nothing written before the table is ACTIVE"
+    );
+}
+
 /// `create-table` makes the key schema, the layout and time to live on `expires_at`
 /// (expired idempotency keys are deleted, as on the template's table), and refuses a
 /// table that exists, saying so.
