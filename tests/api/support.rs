@@ -227,11 +227,7 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port)
+        Self::start_on(emulator_port())
     }
 
     /// A fresh, empty emulator on `port` (to restart one that was stopped).
@@ -252,7 +248,7 @@ impl Moto {
             "-p".to_owned(),
             port.to_string(),
         ]);
-        let child = std::process::Command::new(&binary)
+        let mut child = std::process::Command::new(&binary)
             .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -260,6 +256,9 @@ impl Moto {
             .unwrap_or_else(|e| panic!("cannot start {binary} (run `make setup`): {e}"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto_server on port {port} exited ({status}) before it listened");
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "moto_server did not listen within 20 s"
@@ -705,4 +704,29 @@ pub async fn single_partition_table(client: &aws_sdk_dynamodb::Client, table: &s
         .send()
         .await
         .expect("moto creates the table");
+}
+
+/// A port for an emulator that no other test of this process is given: taken in turn
+/// from a range below Linux's ephemeral ports (32768 and up, where a port 0 bind lands),
+/// starting at an offset from the process id, skipping ports something holds. (A port
+/// 0 bind released and handed to the emulator could be handed to a second test at once
+/// too: two tests then shared one emulator, "table items exists already".)
+pub fn emulator_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() % 600) * 20,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port for an emulator in {FIRST}..{}", FIRST + SPAN);
 }
