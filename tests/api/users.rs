@@ -594,3 +594,53 @@ async fn gateway_mode_takes_the_user_from_either_authorizers_claims() {
         "The bearer token was refused: the token names no valid subject."
     );
 }
+
+/// JWKS_TIMEOUT_MS is hit: an issuer that accepts the connection and never answers
+/// makes the request wait no longer than the timeout, then 503 with Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_issuer_is_given_up_after_the_jwks_timeout() {
+    let issuer = Issuer::start();
+    // Listening, never accepting: the kernel completes the handshake, nobody answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let jwks = format!(
+        "http://{}/jwks.json",
+        silent.local_addr().expect("an address")
+    );
+    let app = TestApp::configured(|config| {
+        issuer.configure(config);
+        config.auth.jwt_jwks_url = Some(jwks);
+        config.auth.jwks_timeout_ms = 300;
+    });
+    let token = issuer.token_for("alice").await;
+    let started = std::time::Instant::now();
+    let response = call(&app, Method::GET, "/api/items", Some(&token), None, &[]).await;
+    let waited = started.elapsed();
+    response.problem(503);
+    assert_eq!(response.header("retry-after"), "1");
+    assert!(
+        waited >= std::time::Duration::from_millis(300)
+            && waited < std::time::Duration::from_secs(5),
+        "gave up after {waited:?}"
+    );
+    drop(silent);
+}
+
+/// JWT_MAX_BYTES is the longest token accepted: one byte more is refused unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_exactly_the_size_limit_is_read_and_one_byte_more_is_not() {
+    let issuer = Issuer::start();
+    let token = issuer.token_for("alice").await;
+    for (limit, status) in [(token.len(), 200), (token.len() - 1, 401)] {
+        let app = TestApp::configured(|config| {
+            issuer.configure(config);
+            config.auth.jwt_max_bytes = limit;
+        });
+        let response = call(&app, Method::GET, "/api/items", Some(&token), None, &[]).await;
+        assert_eq!(
+            response.status,
+            status,
+            "limit {limit}: {}",
+            response.text()
+        );
+    }
+}
