@@ -1594,6 +1594,23 @@ async fn dynamodb_create_table_sets_the_layout_and_time_to_live() {
             .expect("read"),
         items_api::store::dynamodb::layout::Layout::Sharded { shards: 3 }
     );
+    // A shard count out of range is refused before any table is made.
+    for shards in [0, 65] {
+        let refused = DynamoDbStore::create_table(&client, "other", shards)
+            .await
+            .expect_err("out of range");
+        assert!(
+            error_chain(&refused).contains("shards must be 1 to 64"),
+            "{}",
+            error_chain(&refused)
+        );
+    }
+    let tables = client.list_tables().send().await.expect("listed");
+    assert_eq!(
+        tables.table_names(),
+        ["items"],
+        "nothing made for the refused counts"
+    );
     let again = DynamoDbStore::create_table(&client, "items", 3)
         .await
         .expect_err("exists");

@@ -89,6 +89,9 @@ impl DynamoDbStore {
     /// emulator, for tests, and for tables made by hand. The SAM template's table gets
     /// its layout from `items-api migrate`.
     pub async fn create_table(client: &Client, table: &str, shards: u16) -> Result<(), StoreError> {
+        // Refused before anything is made: a table without its layout would be a
+        // single-partition one.
+        let shards = check_shards(shards)?;
         let attribute = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
@@ -136,14 +139,7 @@ impl DynamoDbStore {
             .await
             .map_err(map_error)?;
         let store = Self::new(client.clone(), table);
-        store
-            .write_layout(
-                Layout::Sharded {
-                    shards: check_shards(shards)?,
-                },
-                None,
-            )
-            .await
+        store.write_layout(Layout::Sharded { shards }, None).await
     }
 
     /// The table's layout: the one read within `layout_refresh`, or read now.
